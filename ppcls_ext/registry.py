@@ -1,0 +1,73 @@
+"""Register E-ConvNeXt into PaddleClas's arch registry and build models from configs.
+
+PaddleClas's ``build_model`` resolves ``Arch.name`` with ``getattr`` on its ``ppcls.arch``
+module (``RecModel`` does the same through ``eval`` in that module's namespace), so adding
+the factories as module attributes is all a registration takes; no PaddleClas file changes.
+"""
+import difflib
+import importlib
+import inspect
+
+from . import _ppcls
+from .arch import econvnext
+
+FACTORIES = {name: getattr(econvnext, name) for name in
+             ("EConvNeXt_mini", "EConvNeXt_tiny", "EConvNeXt_small")}
+
+# Keys PaddleClas's build_model consumes itself before calling the factory.
+_BUILD_MODEL_KEYS = {"name", "use_sync_bn", "use_ml_decoder"}
+
+
+def register(arch_module=None):
+    """Add the E-ConvNeXt factories to ``arch_module`` (default: every PaddleClas found).
+
+    Returns the registered modules' names.
+    """
+    modules = [arch_module] if arch_module is not None else [
+        importlib.import_module(f"{pkg}.arch") for pkg in _ppcls.arch_packages()]
+    for module in modules:
+        for name, factory in FACTORIES.items():
+            setattr(module, name, factory)
+            # ``from ppcls.arch.backbone import *`` users find them there too.
+            setattr(module.backbone, name, factory)
+    return [m.__name__ for m in modules]
+
+
+def _arch_module():
+    return _ppcls.ppcls_module("arch")
+
+
+def available_models():
+    """Every name ``Arch.name`` accepts: PaddleClas's backbones and models plus E-ConvNeXt."""
+    module = _arch_module()
+    return sorted(n for n, obj in vars(module).items()
+                  if not n.startswith("_") and callable(obj) and n[0].isupper())
+
+
+def _check_arch(arch_config):
+    if not isinstance(arch_config, dict) or "name" not in arch_config:
+        raise ValueError("The config's Arch section must be a mapping with a 'name', e.g. "
+                         "Arch: {name: EConvNeXt_tiny, class_num: 1000}")
+    name = arch_config["name"]
+    target = getattr(_arch_module(), name, None) if isinstance(name, str) else None
+    if target is None or not callable(target):
+        close = difflib.get_close_matches(str(name), available_models(), n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"Unknown Arch.name {name!r}.{hint} E-ConvNeXt models: "
+                         f"{', '.join(FACTORIES)}; any PaddleClas model name is valid too "
+                         f"({len(available_models())} known, see ppcls_ext.available_models()).")
+    if name in FACTORIES:
+        return  # our factories validate their own keywords with a full list
+    params = inspect.signature(target).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return  # **kwargs: forwarded further, PaddleClas checks them itself
+    unknown = sorted(set(arch_config) - _BUILD_MODEL_KEYS - set(params))
+    if unknown:
+        raise TypeError(f"Arch keyword(s) {unknown} not accepted by {name}; valid: "
+                        f"{', '.join(sorted(params))}")
+
+
+def build_model(config, mode="train"):
+    """PaddleClas's ``build_model`` with a clear error for an unknown name or keyword."""
+    _check_arch(config.get("Arch"))
+    return _arch_module().build_model(config, mode)

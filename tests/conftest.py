@@ -1,0 +1,28 @@
+"""Shared pytest setup: import the project from the repo root, run on CPU, seed."""
+import os
+import random
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import paddle  # noqa: E402
+
+paddle.set_device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    random.seed(0)
+    np.random.seed(0)
+    paddle.seed(0)
+    yield
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    return ROOT

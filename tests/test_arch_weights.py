@@ -1,0 +1,118 @@
+"""Weights: pretrained loading (paths, head mismatch, bad files) and the authors' converter."""
+import logging
+import os
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+
+from ppcls_ext.arch import EConvNeXt_mini, EConvNeXt_tiny, load_pretrained
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _outputs(model, x):
+    model.eval()
+    with paddle.no_grad():
+        return model(x).numpy()
+
+
+def test_pretrained_path_with_or_without_suffix(tmp_path):
+    src = EConvNeXt_mini(class_num=5)
+    paddle.save(src.state_dict(), str(tmp_path / "w.pdparams"))
+    x = paddle.randn([1, 3, 32, 32])
+    for path in (str(tmp_path / "w.pdparams"), str(tmp_path / "w")):
+        dst = EConvNeXt_mini(class_num=5, pretrained=path)
+        np.testing.assert_allclose(_outputs(dst, x), _outputs(src, x), atol=1e-6)
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_other_class_count_skips_only_the_head(tmp_path):
+    src = EConvNeXt_mini(class_num=1000)
+    paddle.save(src.state_dict(), str(tmp_path / "w.pdparams"))
+    dst = EConvNeXt_mini(class_num=10)
+    # PaddleClas's init_logger stops propagation of "ppcls", so listen on it directly.
+    records = _Records()
+    logging.getLogger("ppcls").addHandler(records)
+    try:
+        report = load_pretrained(dst, str(tmp_path / "w"))
+    finally:
+        logging.getLogger("ppcls").removeHandler(records)
+    assert sorted(k.split(":")[0] for k in report["skipped_head"]) == ["head.bias",
+                                                                        "head.weight"]
+    assert any("Classifier not loaded" in m for m in records.messages)
+    np.testing.assert_array_equal(dst.stages[2].conv3.conv.weight.numpy(),
+                                  src.stages[2].conv3.conv.weight.numpy())
+
+
+def test_missing_corrupt_and_wrong_variant_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pdparams"):
+        EConvNeXt_mini(pretrained=str(tmp_path / "nope"))
+    bad = tmp_path / "bad.pdparams"
+    bad.write_bytes(b"definitely not a pickle")
+    with pytest.raises(ValueError, match="corrupt"):
+        EConvNeXt_mini(pretrained=str(bad))
+    paddle.save(EConvNeXt_tiny().state_dict(), str(tmp_path / "tiny.pdparams"))
+    with pytest.raises(ValueError, match="shape mismatch outside the classifier"):
+        EConvNeXt_mini(pretrained=str(tmp_path / "tiny.pdparams"))
+
+
+def _authors_naming(state):
+    """Rename our state dict the way the authors' reference code names its layers."""
+    out = {}
+    for key, value in state.items():
+        new = key
+        if key.startswith("stem.conv"):
+            new = "Down_Conv." + key[len("stem."):]
+        elif ".down." in key:
+            new = key.replace(".down.", ".down.0.")
+        elif key.startswith("head."):
+            new = "head.fc_cls." + key[len("head."):]
+        value = value.numpy()
+        if key.endswith("pwconv1.weight"):  # written as a Linear ([in, out]) in their code
+            value = value.reshape(value.shape[:2]).T
+        out[new] = value
+        if key.endswith("ese.fc.weight"):
+            out[new.replace("ese.fc.weight", "gamma")] = np.ones([1], "float32")
+    return out
+
+
+def _convert(src, dst, *extra):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert_weights.py"),
+                           "--src", src, "--dst", dst, *extra],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_convert_authors_checkpoint_reproduces_outputs(tmp_path):
+    ref = EConvNeXt_mini(class_num=10)
+    authors = _authors_naming(ref.state_dict())
+    authors["some.extra.key"] = np.zeros([3], "float32")
+    paddle.save(authors, str(tmp_path / "authors.pdparams"))
+    result = _convert(str(tmp_path / "authors.pdparams"), str(tmp_path / "ours.pdparams"),
+                      "--arch", "EConvNeXt_mini")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "UNMAPPED source key: some.extra.key" in result.stdout
+    assert "dropped (unused by the reference model): stages.0.blocks.0.gamma" in result.stdout
+    loaded = EConvNeXt_mini(class_num=10, pretrained=str(tmp_path / "ours.pdparams"))
+    x = paddle.randn([2, 3, 32, 32])
+    np.testing.assert_allclose(_outputs(loaded, x), _outputs(ref, x), atol=1e-5)
+
+
+def test_convert_fails_on_shape_misfit_and_writes_nothing(tmp_path):
+    authors = _authors_naming(EConvNeXt_tiny(class_num=10).state_dict())
+    paddle.save(authors, str(tmp_path / "authors.pdparams"))
+    result = _convert(str(tmp_path / "authors.pdparams"), str(tmp_path / "ours.pdparams"),
+                      "--arch", "EConvNeXt_mini")
+    assert result.returncode == 2
+    assert "SHAPE MISMATCH" in result.stdout and "wrong --arch" in result.stderr
+    assert not (tmp_path / "ours.pdparams").exists()
