@@ -116,3 +116,19 @@ def test_convert_fails_on_shape_misfit_and_writes_nothing(tmp_path):
     assert result.returncode == 2
     assert "SHAPE MISMATCH" in result.stdout and "wrong --arch" in result.stderr
     assert not (tmp_path / "ours.pdparams").exists()
+
+
+def test_pretrained_url_goes_through_paddleclas_download(tmp_path, monkeypatch):
+    from paddleclas.ppcls.utils import download
+
+    src = EConvNeXt_mini(class_num=3)
+    paddle.save(src.state_dict(), str(tmp_path / "remote.pdparams"))
+    seen = []
+
+    def fake_download(url, md5sum=None):  # no network here: stand in for the cache
+        seen.append(url)
+        return str(tmp_path / "remote.pdparams")
+
+    monkeypatch.setattr(download, "get_weights_path_from_url", fake_download)
+    EConvNeXt_mini(class_num=3, pretrained="https://example.org/econvnext_mini.pdparams")
+    assert seen == ["https://example.org/econvnext_mini.pdparams"]
