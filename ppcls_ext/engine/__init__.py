@@ -1,0 +1,1 @@
+"""Training engine reading PaddleClas configs: data, losses, optimizer, metrics, loop."""

@@ -1,0 +1,139 @@
+"""Classification datasets: PaddleClas label lists and class-per-folder trees.
+
+``ImageNetDataset`` keeps PaddleClas's keys (``image_root``, ``cls_label_path``,
+``delimiter``, ``transform_ops``) and its sample layout: file bytes -> ops -> HWC array,
+transposed to CHW at the end unless the ops already did (``ToCHWImage``), as PaddleClas's
+``CommonDataset`` does. Problems in the list are found at construction, before training;
+an undecodable image is skipped at load time and reported once.
+"""
+import logging
+import os
+
+import numpy as np
+from paddle.io import Dataset
+
+from .decode import CorruptImageError
+from .transforms.ops import DecodeImage, create_operators
+
+logger = logging.getLogger("ppcls")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+# A run of corrupt files longer than this means something else is wrong (wrong root, a
+# broken disk): stop instead of scanning the whole dataset for a decodable image.
+MAX_CONSECUTIVE_SKIPS = 50
+
+
+class ClassificationDataset(Dataset):
+    """Shared loading: ``images`` (paths) and ``labels`` (ints) are set by subclasses."""
+
+    def __init__(self, transform_ops=None):
+        self.ops = create_operators(transform_ops)
+        self._chw = any(type(op).__name__ == "ToCHWImage" for op in self.ops)
+        self.images, self.labels, self.sources = [], [], []
+        self.skipped = []
+
+    @property
+    def class_num_seen(self):
+        return max(self.labels) + 1 if self.labels else 0
+
+    def check_labels(self, class_num):
+        """Raise if any label is outside [0, class_num), naming where it comes from."""
+        for label, source in zip(self.labels, self.sources):
+            if not 0 <= label < class_num:
+                raise ValueError(f"{source}: label {label} is outside [0, {class_num}) "
+                                 f"(Arch.class_num = {class_num}). Fix the list or set "
+                                 f"class_num to at least {self.class_num_seen}.")
+
+    def _load(self, idx):
+        with open(self.images[idx], "rb") as f:
+            img = f.read()
+        for op in self.ops:
+            img = op(img, self.images[idx]) if isinstance(op, DecodeImage) else op(img)
+        if isinstance(img, np.ndarray) and img.ndim == 3 and not self._chw:
+            img = img.transpose((2, 0, 1))
+        return np.ascontiguousarray(img, dtype=np.float32)
+
+    def __getitem__(self, idx):
+        for step in range(MAX_CONSECUTIVE_SKIPS):
+            j = (idx + step) % len(self.images)
+            try:
+                return self._load(j), np.int64(self.labels[j])
+            except (CorruptImageError, OSError) as exc:
+                if self.images[j] not in self.skipped:
+                    self.skipped.append(self.images[j])
+                    logger.warning("Skipping unreadable image (%d skipped so far in this "
+                                   "process): %s", len(self.skipped), exc)
+        raise RuntimeError(f"{MAX_CONSECUTIVE_SKIPS} consecutive images from index {idx} could "
+                           f"not be decoded (last: {self.images[j]}); check the image files "
+                           "and image_root.")
+
+    def __len__(self):
+        return len(self.images)
+
+
+class ImageNetDataset(ClassificationDataset):
+    """PaddleClas label list: one ``relative/path<delimiter>label`` per line."""
+
+    def __init__(self, image_root, cls_label_path, transform_ops=None, delimiter=None,
+                 relabel=False):
+        super().__init__(transform_ops)
+        if not os.path.isdir(image_root):
+            raise FileNotFoundError(f"dataset.image_root {image_root!r} is not a directory")
+        if not os.path.isfile(cls_label_path):
+            raise FileNotFoundError(f"dataset.cls_label_path {cls_label_path!r} does not exist")
+        self.image_root, self.cls_label_path, self.delimiter = image_root, cls_label_path, delimiter
+        self._read_list()
+        if relabel:  # PaddleClas: map arbitrary label values onto 0..K-1 in sorted order
+            mapping = {v: i for i, v in enumerate(sorted(set(self.labels)))}
+            self.labels = [mapping[v] for v in self.labels]
+
+    def _read_list(self):
+        missing = []
+        with open(self.cls_label_path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                where = f"{self.cls_label_path}:{lineno}"
+                parts = line.strip().rsplit(self.delimiter, 1)
+                try:
+                    label = int(parts[1])
+                except (IndexError, ValueError):
+                    sep = repr(self.delimiter) if self.delimiter else "whitespace"
+                    raise ValueError(f"{where}: cannot parse {line.strip()!r}; expected "
+                                     f"'relative/path.jpg{self.delimiter or ' '}<int label>' "
+                                     f"separated by {sep}") from None
+                path = os.path.join(self.image_root, parts[0].strip())
+                if not os.path.isfile(path):
+                    missing.append(f"{where}: {path}")
+                self.images.append(path)
+                self.labels.append(label)
+                self.sources.append(where)
+        if missing:
+            raise FileNotFoundError(f"{len(missing)} image(s) listed in {self.cls_label_path} "
+                                    f"do not exist under image_root {self.image_root!r}, e.g. "
+                                    + "; ".join(missing[:5]))
+        if not self.images:
+            raise ValueError(f"{self.cls_label_path} lists no images")
+
+
+class ImageFolderDataset(ClassificationDataset):
+    """``image_root/<class_name>/<image>``: classes are the sorted folder names."""
+
+    def __init__(self, image_root, transform_ops=None, extensions=IMAGE_EXTENSIONS):
+        super().__init__(transform_ops)
+        if not os.path.isdir(image_root):
+            raise FileNotFoundError(f"dataset.image_root {image_root!r} is not a directory")
+        self.classes = sorted(d for d in os.listdir(image_root)
+                              if os.path.isdir(os.path.join(image_root, d)))
+        for label, name in enumerate(self.classes):
+            folder = os.path.join(image_root, name)
+            for fname in sorted(os.listdir(folder)):
+                if fname.lower().endswith(tuple(extensions)):
+                    self.images.append(os.path.join(folder, fname))
+                    self.labels.append(label)
+                    self.sources.append(os.path.join(folder, fname))
+        if not self.images:
+            raise ValueError(f"no images with extensions {list(extensions)} in class folders "
+                             f"under {image_root!r}")
+
+
+DATASETS = {"ImageNetDataset": ImageNetDataset, "ImageFolderDataset": ImageFolderDataset}
