@@ -58,6 +58,21 @@ class _WorkerSeeder:
         np.random.seed(value)
 
 
+def _with_class_num(op_list, class_num):
+    """Give batch ops the class count, as PaddleClas's engine does from ``Arch.class_num``
+    (it stores it as ``DataLoader.class_num``), unless an op sets its own."""
+    if not op_list or class_num is None:
+        return op_list
+    out = []
+    for entry in op_list:
+        if isinstance(entry, dict) and len(entry) == 1:
+            name, kwargs = next(iter(entry.items()))
+            entry = {name: dict(kwargs or {}, class_num=(kwargs or {}).get("class_num",
+                                                                            class_num))}
+        out.append(entry)
+    return out
+
+
 def _check_keys(section, valid, where):
     unknown = sorted(set(section) - valid)
     if unknown:
@@ -72,8 +87,10 @@ def build_dataloader(dataloader_config, mode, device="cpu", seed=None):
     section = dataloader_config[mode]
     where = f"DataLoader.{mode}"
     dataset = build_dataset(section.get("dataset"), f"{where}.dataset")
-    batch_ops = create_operators(section["dataset"].get("batch_transform_ops"),
-                                 BATCH_OPS_WITH_SAMPLER, f"{where}.dataset.batch_transform_ops")
+    batch_ops = create_operators(
+        _with_class_num(section["dataset"].get("batch_transform_ops"),
+                        dataloader_config.get("class_num")),
+        BATCH_OPS_WITH_SAMPLER, f"{where}.dataset.batch_transform_ops")
 
     sampler_cfg = dict(section.get("sampler") or {})
     _check_keys(sampler_cfg, SAMPLER_KEYS, f"{where}.sampler")

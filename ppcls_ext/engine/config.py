@@ -1,0 +1,84 @@
+"""Load a PaddleClas YAML config (with ``-o`` overrides) and reject keys nobody reads.
+
+Parsing and overrides are the paddleclas wheel's ``ppcls.utils.config``; what is added is
+validation: a misspelt key would otherwise be ignored silently and a run would train with a
+default the user never meant.
+"""
+import difflib
+import os
+
+import yaml
+
+from .._ppcls import ppcls_module
+
+_cfg = ppcls_module("utils.config")
+
+TOP_LEVEL_KEYS = {"Global", "Arch", "Loss", "Optimizer", "DataLoader", "Metric", "Infer",
+                  "EMA", "AMP"}
+GLOBAL_KEYS = {
+    "checkpoints", "pretrained_model", "output_dir", "device", "save_interval",
+    "eval_during_train", "eval_interval", "epochs", "print_batch_step", "use_visualdl",
+    "image_shape", "save_inference_dir", "seed", "update_freq", "to_static", "use_dali",
+    "eval_mode", "class_num", "start_eval_epoch", "plot_curves",
+}
+ENGINE_SECTIONS = {"Metric": {"Train", "Eval"}, "Loss": {"Train", "Eval"},
+                   "AMP": {"use_amp", "scale_loss", "use_dynamic_loss_scaling", "level",
+                           "use_promote"},
+                   "EMA": {"decay"}}
+
+
+class ConfigError(ValueError):
+    """A config problem, with the file and key at fault."""
+
+
+def _suggest(key, valid):
+    close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _check(section, valid, where, path):
+    for key in section:
+        if key not in valid:
+            raise ConfigError(f"{path}: unknown key {where}{key!r}.{_suggest(key, valid)} "
+                              f"Valid keys: {', '.join(sorted(valid))}")
+
+
+def validate_config(config, path="<config>"):
+    """Raise ConfigError for unknown top-level, Global, Loss/Metric/AMP/EMA keys."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the YAML top level must be a mapping of sections")
+    _check(config, TOP_LEVEL_KEYS, "", path)
+    for name in ("Global", "Arch"):
+        if not isinstance(config.get(name), dict):
+            raise ConfigError(f"{path}: section {name!r} is missing or not a mapping")
+    _check(config["Global"], GLOBAL_KEYS, "Global.", path)
+    for name, valid in ENGINE_SECTIONS.items():
+        if isinstance(config.get(name), dict):
+            _check(config[name], valid, f"{name}.", path)
+    return config
+
+
+def load_config(path, overrides=None, validate=True):
+    """Read ``path``, apply ``-o Key.Sub=value`` overrides, validate. Returns an AttrDict."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file {path!r} does not exist")
+    try:
+        config = _cfg.get_config(path, overrides=overrides, show=False)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except (KeyError, IndexError, ValueError, AssertionError) as exc:
+        raise ConfigError(f"{path}: cannot apply overrides {overrides}: {exc!r}") from exc
+    if validate:
+        validate_config(config, path)
+    return config
+
+
+def parse_args(description):
+    """PaddleClas's command line: ``-c CONFIG`` and repeated ``-o Key=value``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("-c", "--config", required=True, help="PaddleClas YAML config")
+    parser.add_argument("-o", "--override", action="append", default=[],
+                        help="override a config value, e.g. -o Global.epochs=10")
+    return parser.parse_args()

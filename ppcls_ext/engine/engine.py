@@ -1,0 +1,149 @@
+"""The engine: PaddleClas's ``Engine(config, mode)`` with ``train()``, ``eval()``, ``infer()``.
+
+Setup mirrors PaddleClas's engine (device, seed, logger, model from ``Arch``, loaders,
+losses, optimizer, metrics, EMA, AMP, pretrained weights or a resumed checkpoint, data
+parallel under ``paddle.distributed.launch``); the per-concern pieces live in sibling
+modules and the loops in ``loops.py``.
+"""
+import os
+import random
+
+import numpy as np
+import paddle
+import paddle.distributed as dist
+
+from ..arch.weights import load_pretrained
+from ..registry import build_model
+from .checkpoint import load_checkpoint
+from .data import build_dataloader
+from .device import select_device
+from .losses import build_loss
+from .metrics import build_metrics
+from .optimizer import build_optimizer
+from .recorder import Recorder, logger
+from . import loops
+
+def _seed(seed):
+    if seed is None or seed is False:
+        return
+    seed = int(seed) + dist.get_rank()
+    random.seed(seed)
+    np.random.seed(seed)
+    paddle.seed(seed)
+
+
+class Engine:
+    def __init__(self, config, mode="train"):
+        if mode not in ("train", "eval", "infer"):
+            raise ValueError(f"Engine mode must be train, eval or infer, got {mode!r}")
+        self.config, self.mode = config, mode
+        g = config["Global"]
+        self.epochs = int(g.get("epochs", 1))
+        self.output_dir = os.path.join(g.get("output_dir", "./output"), config["Arch"]["name"])
+        self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+        self.is_main = self.rank == 0
+        logger.init_logger(log_file=os.path.join(g.get("output_dir", "./output"), f"{mode}.log"))
+        self.device = select_device(g.get("device", "gpu"))
+        if self.world_size > 1:
+            dist.init_parallel_env()
+        _seed(g.get("seed"))
+
+        self.model = build_model(config, mode)
+        self.class_num = config["Arch"].get("class_num", g.get("class_num"))
+        if self.class_num and isinstance(config.get("DataLoader"), dict):
+            # PaddleClas's engine hands Arch.class_num to the batch ops the same way.
+            config["DataLoader"].setdefault("class_num", self.class_num)
+        self.train_loader = self.eval_loader = None
+        if mode == "train":
+            self.train_loader = self._loader("Train", g.get("seed"))
+        if mode == "eval" or (mode == "train" and g.get("eval_during_train", False)):
+            self.eval_loader = self._loader("Eval", None)
+        self.train_loss = build_loss(config.get("Loss"), "Train") if mode == "train" else None
+        self.eval_loss = build_loss(config.get("Loss"), "Eval")
+        metric_cfg = config.get("Metric") or {}
+        self.eval_metrics = build_metrics(metric_cfg.get("Eval"), "Metric.Eval")
+
+        self.update_freq = int(g.get("update_freq", 1))
+        if self.update_freq < 1:
+            raise ValueError(f"Global.update_freq must be >= 1, got {self.update_freq}")
+        self.optimizer = self.lr_scheduler = None
+        if mode == "train":
+            steps = max(1, len(self.train_loader) // self.update_freq)
+            self.optimizer, self.lr_scheduler = build_optimizer(
+                config.get("Optimizer"), self.epochs, steps, self.model)
+        self._setup_amp(config.get("AMP"))
+        self.ema = self._build_ema(config.get("EMA")) if mode == "train" else None
+        self.states = dict(epoch=0, global_step=0, best_metric=0.0, best_epoch=0)
+        self._load_weights(g)
+        if self.world_size > 1:
+            self.model = paddle.DataParallel(self.model)
+        self.recorder = Recorder(self.output_dir, g.get("use_visualdl", False), self.is_main)
+
+    # ----------------------------------------------------------------- setup helpers
+    def _loader(self, mode, seed):
+        loader = build_dataloader(self.config.get("DataLoader"), mode, self.device, seed)
+        if self.class_num:
+            loader.dataset.check_labels(int(self.class_num))
+        if len(loader) == 0:
+            raise ValueError(f"DataLoader.{mode} yields no batch: {len(loader.dataset)} images, "
+                             "batch_size too large for drop_last=True?")
+        return loader
+
+    def _setup_amp(self, amp_cfg):
+        self.amp_level = None
+        self.scaler = None
+        if not amp_cfg or not amp_cfg.get("use_amp", True):
+            return
+        if self.device == "cpu":
+            logger.warning("AMP is configured but the device is CPU: training in fp32 "
+                           "(AMP needs a GPU).")
+            return
+        self.amp_level = amp_cfg.get("level", "O1").upper()
+        if self.amp_level not in ("O1", "O2"):
+            raise ValueError(f"AMP.level must be O1 or O2, got {self.amp_level!r}")
+        self.scaler = paddle.amp.GradScaler(
+            init_loss_scaling=float(amp_cfg.get("scale_loss", 65536.0)),
+            use_dynamic_loss_scaling=bool(amp_cfg.get("use_dynamic_loss_scaling", True)))
+        if self.amp_level == "O2":
+            self.model, self.optimizer = paddle.amp.decorate(
+                models=self.model, optimizers=self.optimizer, level="O2", save_dtype="float32")
+
+    def _build_ema(self, ema_cfg):
+        if not ema_cfg:
+            return None
+        from .._ppcls import ppcls_module
+
+        return ppcls_module("utils.ema").ExponentialMovingAverage(
+            self.model, decay=float(ema_cfg.get("decay", 0.9999)))
+
+    def _load_weights(self, g):
+        if g.get("checkpoints"):
+            self.states.update(load_checkpoint(g["checkpoints"], self.model, self.optimizer,
+                                               self.ema))
+            logger.info(f"Resumed from {g['checkpoints']} at epoch {self.states['epoch']}, "
+                        f"step {self.states['global_step']}")
+        elif g.get("pretrained_model"):
+            load_pretrained(self.model, g["pretrained_model"])
+
+    def autocast(self):
+        if self.amp_level is None:
+            import contextlib
+
+            return contextlib.nullcontext()
+        return paddle.amp.auto_cast(level=self.amp_level)
+
+    @property
+    def base_model(self):
+        return self.model._layers if isinstance(self.model, paddle.DataParallel) else self.model
+
+    # ----------------------------------------------------------------- entry points
+    def train(self):
+        return loops.train(self)
+
+    @paddle.no_grad()
+    def eval(self, epoch=0, model=None):
+        return loops.evaluate(self, epoch, model)
+
+    @paddle.no_grad()
+    def infer(self):
+        return loops.infer(self)

@@ -1,0 +1,82 @@
+"""Dygraph inference from PaddleClas's ``Infer`` section (``tools/infer.py``).
+
+``Infer: {infer_imgs, batch_size, transforms, PostProcess: {name: Topk, topk,
+class_id_map_file}}``. Image listing and Top-k post-processing are the paddleclas wheel's
+deploy utilities; images that cannot be decoded are reported and skipped.
+"""
+import os
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+from paddleclas.deploy.python.postprocess import Topk
+from paddleclas.deploy.utils.get_image_list import get_image_list
+
+from .data.decode import CorruptImageError
+from .data.transforms.ops import DecodeImage, create_operators
+from .recorder import logger
+
+
+def list_images(path):
+    if not path or not os.path.exists(path):
+        raise FileNotFoundError(f"Infer.infer_imgs {path!r} does not exist (give an image file "
+                                "or a folder of images)")
+    try:
+        return get_image_list(path)
+    except Exception as exc:  # the wheel raises a bare Exception when nothing matches
+        raise FileNotFoundError(f"Infer.infer_imgs {path!r}: {exc} (extensions jpg, jpeg, "
+                                "png, bmp)") from exc
+
+
+def build_postprocess(post_cfg):
+    cfg = dict(post_cfg or {"name": "Topk", "topk": 5})
+    name = cfg.pop("name", "Topk")
+    if name != "Topk":
+        raise ValueError(f"Infer.PostProcess.name {name!r}: only Topk is supported")
+    path = cfg.get("class_id_map_file")
+    if path and not os.path.isfile(path):
+        # PaddleClas configs name ppcls/utils/... relative to a checkout; the wheel has them.
+        import paddleclas
+
+        in_wheel = os.path.join(os.path.dirname(paddleclas.__file__), path)
+        if not os.path.isfile(in_wheel):
+            raise FileNotFoundError(f"Infer.PostProcess.class_id_map_file {path!r} does not "
+                                    "exist (lines '<class id> <name>')")
+        cfg["class_id_map_file"] = in_wheel
+    return Topk(**cfg)
+
+
+def _preprocess(ops, path):
+    with open(path, "rb") as f:
+        img = f.read()
+    for op in ops:
+        img = op(img, path) if isinstance(op, DecodeImage) else op(img)
+    return img
+
+
+@paddle.no_grad()
+def run_inference(config, model):
+    infer_cfg = config.get("Infer") or {}
+    ops = create_operators(infer_cfg.get("transforms"), where="Infer.transforms")
+    post = build_postprocess(infer_cfg.get("PostProcess"))
+    paths = list_images(infer_cfg.get("infer_imgs"))
+    batch_size = int(infer_cfg.get("batch_size", 1))
+    model.eval()
+    results, bad = [], []
+    batch, names = [], []
+    for i, path in enumerate(paths):
+        try:
+            batch.append(_preprocess(ops, path))
+            names.append(path)
+        except (CorruptImageError, OSError) as exc:
+            bad.append(path)
+            logger.warning(f"skipped: {exc}")
+        if batch and (len(batch) == batch_size or i == len(paths) - 1):
+            logits = model(paddle.to_tensor(np.stack(batch).astype("float32")))
+            for result in post(F.softmax(logits, axis=-1).numpy(), names):
+                logger.info(result)
+                results.append(result)
+            batch, names = [], []
+    if bad:
+        logger.warning(f"{len(bad)} of {len(paths)} images could not be read: {bad}")
+    return results

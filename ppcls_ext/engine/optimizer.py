@@ -1,0 +1,75 @@
+"""Optimizers from PaddleClas's ``Optimizer`` section: ``AdamW`` and ``Momentum``.
+
+Keys as PaddleClas's: AdamW ``beta1``, ``beta2``, ``epsilon``, ``weight_decay``,
+``no_weight_decay_name`` (space-separated substrings of structured parameter names),
+``one_dim_param_no_weight_decay``; Momentum ``momentum``, ``use_nesterov``,
+``regularizer: {name: L2, coeff}``; both ``clip_norm`` (global-norm gradient clipping) and
+``lr``. Exclusion from weight decay works on Paddle's parameter ``.name``, which is what
+``apply_decay_param_fun`` receives.
+"""
+import paddle
+
+from .data.transforms.ops import build_op
+from .lr import build_lr
+
+
+def _no_decay_names(model, no_weight_decay_name, one_dim_param_no_weight_decay):
+    patterns = (no_weight_decay_name or "").split()
+    names = set()
+    for structured, param in model.named_parameters():
+        if any(p in structured for p in patterns) or \
+                (one_dim_param_no_weight_decay and len(param.shape) == 1):
+            names.add(param.name)
+    return names
+
+
+def _grad_clip(clip_norm):
+    return paddle.nn.ClipGradByGlobalNorm(float(clip_norm)) if clip_norm else None
+
+
+class AdamW:
+    def __init__(self, model, scheduler, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 weight_decay=0.01, no_weight_decay_name=None,
+                 one_dim_param_no_weight_decay=False, clip_norm=None, multi_precision=False):
+        skip = _no_decay_names(model, no_weight_decay_name, one_dim_param_no_weight_decay)
+        self.no_decay = skip
+        self.optimizer = paddle.optimizer.AdamW(
+            learning_rate=scheduler, beta1=beta1, beta2=beta2, epsilon=float(epsilon),
+            parameters=model.parameters(), weight_decay=float(weight_decay),
+            apply_decay_param_fun=lambda name: name not in skip,
+            grad_clip=_grad_clip(clip_norm), multi_precision=multi_precision)
+
+
+class Momentum:
+    def __init__(self, model, scheduler, momentum=0.9, regularizer=None, use_nesterov=False,
+                 clip_norm=None, multi_precision=False, no_weight_decay_name=None,
+                 one_dim_param_no_weight_decay=False):
+        decay = None
+        if regularizer:
+            if regularizer.get("name", "L2") != "L2":
+                raise ValueError(f"Momentum.regularizer.name must be 'L2', got "
+                                 f"{regularizer.get('name')!r}")
+            decay = paddle.regularizer.L2Decay(float(regularizer.get("coeff", 0.0)))
+        skip = _no_decay_names(model, no_weight_decay_name, one_dim_param_no_weight_decay)
+        self.no_decay = skip
+        params = [{"params": [p for p in model.parameters() if p.name not in skip]},
+                  {"params": [p for p in model.parameters() if p.name in skip],
+                   "weight_decay": 0.0}] if skip else model.parameters()
+        self.optimizer = paddle.optimizer.Momentum(
+            learning_rate=scheduler, momentum=float(momentum), parameters=params,
+            use_nesterov=use_nesterov, weight_decay=decay, grad_clip=_grad_clip(clip_norm),
+            multi_precision=multi_precision)
+
+
+OPTIMIZERS = {"AdamW": AdamW, "Momentum": Momentum}
+
+
+def build_optimizer(opt_config, epochs, step_each_epoch, model):
+    """Returns (paddle optimizer, lr scheduler)."""
+    cfg = dict(opt_config or {})
+    if "lr" not in cfg:
+        raise ValueError("Optimizer.lr is required, e.g. {name: Cosine, learning_rate: 2.5e-4}")
+    scheduler = build_lr(cfg.pop("lr"), epochs, step_each_epoch)
+    name = cfg.pop("name", None)
+    cfg.update(model=model, scheduler=scheduler)
+    return build_op(name, cfg, OPTIMIZERS, "Optimizer").optimizer, scheduler

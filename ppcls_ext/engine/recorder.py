@@ -1,0 +1,90 @@
+"""Training records: PaddleClas-format log lines, VisualDL scalars, the curves PNG.
+
+Log lines keep PaddleClas's shape so that its log parsers keep working, e.g.
+``[Train][Epoch 1/300][Iter: 10/5004]lr: 0.00000012, CELoss: 6.90123, loss: 6.90123,
+batch_cost: 0.41234s, reader_cost: 0.00123s, ips: 155.21 samples/s, eta: 1 day, 2:36:47``
+and ``[Eval][Epoch 1][Avg]CELoss: 6.9, loss: 6.9, top1: 0.00100, top5: 0.00500``.
+"""
+import datetime
+import json
+import os
+
+from .._ppcls import ppcls_module
+
+logger = ppcls_module("utils.logger")
+AverageMeter = ppcls_module("utils.misc").AverageMeter
+
+
+def format_metrics(values):
+    return ", ".join(f"{k}: {v:.5f}" for k, v in values.items())
+
+
+def train_line(epoch, epochs, it, iters, lr, losses, batch_cost, reader_cost, batch_size,
+               eta_seconds):
+    eta = datetime.timedelta(seconds=int(eta_seconds))
+    return (f"[Train][Epoch {epoch}/{epochs}][Iter: {it}/{iters}]lr: {lr:.8f}, "
+            f"{format_metrics(losses)}, batch_cost: {batch_cost:.5f}s, "
+            f"reader_cost: {reader_cost:.5f}s, ips: {batch_size / max(batch_cost, 1e-9):.5f} "
+            f"samples/s, eta: {eta}")
+
+
+class Recorder:
+    """Rank-0 side effects of training: VisualDL, history JSON and the curves plot."""
+
+    def __init__(self, output_dir, use_visualdl=False, enabled=True):
+        self.output_dir, self.enabled = output_dir, enabled
+        self.history = []
+        self.writer = None
+        if enabled and use_visualdl:
+            from visualdl import LogWriter
+
+            self.writer = LogWriter(logdir=os.path.join(output_dir, "vdl"))
+
+    def scalars(self, prefix, values, step):
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(tag=f"{prefix}/{key}", step=step, value=float(value))
+
+    def epoch(self, epoch, train=None, evaluation=None):
+        if not self.enabled:
+            return
+        self.history.append(dict(epoch=epoch, train=train or {}, eval=evaluation or {}))
+        path = os.path.join(self.output_dir, "history.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(self.history, f, indent=1)
+        os.replace(path + ".tmp", path)
+
+    def plot(self, path=None):
+        """Loss and accuracy per epoch as a PNG (matplotlib, no display needed)."""
+        if not self.enabled or not self.history:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        path = path or os.path.join(self.output_dir, "curves.png")
+        fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+        for split, style in (("train", "-o"), ("eval", "-s")):
+            pts = [(h["epoch"], h[split]["loss"]) for h in self.history if "loss" in h[split]]
+            if pts:
+                ax_loss.plot(*zip(*pts), style, label=f"{split} loss")
+        for key in ("top1", "top5"):
+            pts = [(h["epoch"], h["eval"][key]) for h in self.history if key in h["eval"]]
+            if pts:
+                ax_acc.plot(*zip(*pts), "-o", label=f"eval {key}")
+        for ax, title in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+            ax.set_xlabel("epoch")
+            ax.set_title(title)
+            ax.grid(alpha=0.3)
+            if ax.lines:
+                ax.legend()
+        fig.tight_layout()
+        fig.savefig(path + ".tmp.png", dpi=100)
+        plt.close(fig)
+        os.replace(path + ".tmp.png", path)
+        return path
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
