@@ -28,12 +28,21 @@ def save_checkpoint(save_dir, prefix, model, optimizer=None, ema=None, states=No
     """Write ``{save_dir}/{prefix}.*``; returns the path prefix."""
     os.makedirs(save_dir, exist_ok=True)
     base = os.path.join(save_dir, prefix)
-    pending = [(_save_file(model.state_dict(), base + ".pdparams"), base + ".pdparams")]
+    parts = [(model.state_dict(), ".pdparams")]
     if optimizer is not None:
-        pending.append((_save_file(optimizer.state_dict(), base + ".pdopt"), base + ".pdopt"))
+        parts.append((optimizer.state_dict(), ".pdopt"))
     if ema is not None:
-        pending.append((_save_file(ema.module.state_dict(), base + ".pdema"), base + ".pdema"))
-    pending.append((_save_file(dict(states or {}), base + ".pdstates"), base + ".pdstates"))
+        parts.append((ema.module.state_dict(), ".pdema"))
+    parts.append((dict(states or {}), ".pdstates"))
+    pending = []
+    try:
+        for obj, suffix in parts:
+            pending.append((_save_file(obj, base + suffix), base + suffix))
+    except BaseException:
+        for tmp, _ in pending:  # interrupted: the previous checkpoint stays as it was
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        raise
     for tmp, final in pending:
         os.replace(tmp, final)
     return base

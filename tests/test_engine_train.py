@@ -1,0 +1,198 @@
+"""Engine end to end: train/eval/infer runs, resume after SIGKILL, faults, configs, DDP."""
+import glob
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import paddle
+import pytest
+
+from engine_helpers import IMAGENET, QUICK_START, ROOT, load, make_split, tiny_overrides
+from ppcls_ext.engine import Engine
+from ppcls_ext.engine import loops
+
+TRAIN_LINE = re.compile(r"\[Train\]\[Epoch (\d+)/(\d+)\]\[Iter: (\d+)/(\d+)\]lr: ([0-9.e-]+), "
+                        r"CELoss: [0-9.]+, loss: [0-9.]+, batch_cost: [0-9.]+s, reader_cost: "
+                        r"[0-9.]+s, ips: [0-9.]+ samples/s, eta: \d+:\d\d:\d\d")
+EVAL_LINE = re.compile(r"\[Eval\]\[Epoch (\d+)\]\[Avg\]CELoss: [0-9.]+, loss: [0-9.]+, "
+                       r"top1: ([0-9.]+), top5: [0-9.]+")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("data"))
+    make_split(root, 24, name="train_list.txt")
+    make_split(root, 9, name="val_list.txt")
+    return root
+
+
+def run_tool(tool, overrides, config=QUICK_START, env=None, **kwargs):
+    cmd = [sys.executable, os.path.join(ROOT, "tools", f"{tool}.py"), "-c", config]
+    for o in overrides:
+        cmd += ["-o", o]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, **(env or {})), **kwargs)
+
+
+def test_train_eval_infer_cli_writes_paddleclas_layout(data, tmp_path):
+    out = str(tmp_path / "out")
+    result = run_tool("train", tiny_overrides(data, out, extra=["Global.save_interval=1"]))
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = open(os.path.join(out, "train.log")).read()
+    assert len(TRAIN_LINE.findall(log)) >= 12 and len(EVAL_LINE.findall(log)) == 2
+    model_dir = os.path.join(out, "EConvNeXt_mini")
+    for prefix in ("latest", "best_model", "epoch_1", "epoch_2"):
+        for suffix in (".pdparams", ".pdopt", ".pdstates"):
+            assert os.path.isfile(os.path.join(model_dir, prefix + suffix)), prefix + suffix
+    assert os.path.getsize(os.path.join(model_dir, "curves.png")) > 1000
+    assert not glob.glob(os.path.join(model_dir, "*.tmp*"))
+
+    best = os.path.join(model_dir, "best_model")
+    result = run_tool("eval", tiny_overrides(data, out) + [f"Global.pretrained_model={best}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert EVAL_LINE.search(result.stdout)
+    result = run_tool("infer", tiny_overrides(data, out) + [
+        f"Global.pretrained_model={best}", f"Infer.infer_imgs={data}/img",
+        "Infer.PostProcess.class_id_map_file=None", "Infer.batch_size=4"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("'class_ids'") == 33
+
+
+def test_sigkill_mid_epoch_then_resume_continues_at_right_epoch_and_lr(data, tmp_path):
+    out = str(tmp_path / "out")
+    overrides = tiny_overrides(data, out, epochs=3, batch_size=2,
+                               extra=["Global.eval_during_train=False"])
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "train.py"), "-c", QUICK_START]
+    for o in overrides:
+        cmd += ["-o", o]
+    log_path = os.path.join(out, "train.log")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    try:  # kill in the middle of epoch 2, after `latest` of epoch 1 exists
+        while time.time() < deadline:
+            if os.path.exists(log_path) and "[Epoch 2/3][Iter: 4/12]" in open(log_path).read():
+                break
+            assert proc.poll() is None, "training ended before it could be killed"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    states = paddle.load(os.path.join(out, "EConvNeXt_mini", "latest.pdstates"))
+    assert states["epoch"] == 1 and states["global_step"] == 12
+
+    killed = TRAIN_LINE.findall(open(log_path).read())
+    os.remove(log_path)
+    latest = os.path.join(out, "EConvNeXt_mini", "latest")
+    result = run_tool("train", overrides + [f"Global.checkpoints={latest}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = TRAIN_LINE.findall(open(log_path).read())
+    assert lines[0][:3] == ("2", "3", "0")  # resumed at epoch 2, iteration 0
+    # the same LR as the killed run logged at that iteration (the LR after the step) ...
+    same_iter = [line for line in killed if line[:3] == ("2", "3", "0")]
+    assert same_iter and same_iter[0][4] == lines[0][4]
+    # ... which is the uninterrupted schedule: warm-up over 12 steps, then cosine over 24
+    # steps from 2e-3 to 1e-5; after 13 steps the cosine is at step 1, at the end at 24
+    def cosine(k):
+        return 1e-5 + (2e-3 - 1e-5) * (1 + math.cos(math.pi * k / 24)) / 2
+    assert float(lines[0][4]) == pytest.approx(cosine(1), rel=1e-4)
+    assert float(lines[-1][4]) == pytest.approx(cosine(24), rel=1e-4)
+    assert paddle.load(latest + ".pdstates")["epoch"] == 3
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path):
+    out = str(tmp_path / "out")
+    engine = Engine(load(QUICK_START, tiny_overrides(data, out, epochs=3)), "train")
+    engine.train_loss.forward = _nan_from_epoch(engine.train_loss.forward, engine, 2)
+    with pytest.raises(loops.NonFiniteLossError, match="epoch 2.*last good checkpoint"):
+        engine.train()
+    latest = os.path.join(out, "EConvNeXt_mini", "latest")
+    assert paddle.load(latest + ".pdstates")["epoch"] == 1
+    assert np.isfinite(np.concatenate([v.numpy().ravel() for v in
+                                       paddle.load(latest + ".pdparams").values()])).all()
+
+
+def _nan_from_epoch(forward, engine, epoch):
+    def wrapped(logits, labels):
+        out = forward(logits, labels)
+        if engine.states["epoch"] + 1 >= epoch:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+    return wrapped
+
+
+@pytest.mark.parametrize("override,message", [
+    ("Arch.name=EConvNeXt_tiyn", "Unknown Arch.name 'EConvNeXt_tiyn'. Did you mean"),
+    ("Arch.class_num=2", "label 2 is outside [0, 2)"),
+    ("Global.epoch=3", "unknown key Global.'epoch'"),
+    ("DataLoader.Train.dataset.image_root=/nonexistent", "image_root '/nonexistent'"),
+    ("Global.checkpoints=/nonexistent/latest", "Global.checkpoints='/nonexistent/latest'"),
+    ("Global.device=gpu", "CPU build"),
+])
+def test_user_errors_give_one_clear_line(data, tmp_path, override, message):
+    if override == "Global.device=gpu" and paddle.device.is_compiled_with_cuda():
+        pytest.skip("this Paddle has CUDA")
+    result = run_tool("train", tiny_overrides(data, str(tmp_path)) + [override])
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("variant", ["mini", "tiny", "small"])
+def test_imagenet_config_trains_one_iteration(variant, tmp_path):
+    root = make_split(str(tmp_path), 2, classes=2, size=(40, 30))
+    overrides = ["Global.device=cpu", f"Global.output_dir={tmp_path}/out",
+                 f"DataLoader.Train.dataset.image_root={root}",
+                 f"DataLoader.Train.dataset.cls_label_path={root}/train_list.txt",
+                 "DataLoader.Train.sampler.batch_size=2", "DataLoader.Train.loader.num_workers=0",
+                 f"DataLoader.Eval.dataset.image_root={root}",
+                 f"DataLoader.Eval.dataset.cls_label_path={root}/train_list.txt"]
+    engine = Engine(load(IMAGENET[variant], overrides), "train")
+    assert len(engine.train_loader) == 1
+    images, labels = next(iter(engine.train_loader))
+    assert images.shape == [2, 3, 224, 224] and labels.shape == [2, 1000]  # mixup/cutmix
+    result = loops.train_epoch(engine, 1)
+    assert math.isfinite(result["loss"]) and engine.states["global_step"] == 1
+    # warm-up from 0 over 20 epochs of 1 step: after one step, 2.5e-4 / 20
+    assert engine.optimizer.get_lr() == pytest.approx(2.5e-4 / 20)
+
+
+def test_update_freq_accumulates_and_amp_on_cpu_warns(data, tmp_path):
+    config = load(QUICK_START, tiny_overrides(data, str(tmp_path), extra=[
+        "Global.update_freq=2", "AMP.use_amp=True", "AMP.level=O1"]))
+    engine = Engine(config, "train")
+    assert engine.amp_level is None  # CPU: fp32 with a warning
+    loops.train_epoch(engine, 1)
+    assert engine.states["global_step"] == 3  # 6 iterations / update_freq 2
+
+
+@pytest.mark.skipif(not os.environ.get("PADDLECLAS_ROOT"),
+                    reason="needs a PaddleClas source checkout in PADDLECLAS_ROOT")
+def test_paddleclas_engine_runs_the_same_config(data, tmp_path):
+    result = run_tool("train", tiny_overrides(data, str(tmp_path), epochs=2),
+                      env={"PADDLECLAS_ROOT": os.environ["PADDLECLAS_ROOT"]})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert glob.glob(os.path.join(str(tmp_path), "EConvNeXt_mini", "*.pdparams"))
+
+
+@pytest.mark.distributed
+def test_two_process_launch_trains_with_one_set_of_checkpoints(data, tmp_path):
+    out = str(tmp_path / "out")
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+           "--log_dir", str(tmp_path / "log"), os.path.join(ROOT, "tools", "train.py"),
+           "-c", QUICK_START]
+    for o in tiny_overrides(data, out, epochs=2):
+        cmd += ["-o", o]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    logs = {p: open(p).read() for p in glob.glob(str(tmp_path / "log" / "workerlog.*"))}
+    assert result.returncode == 0, result.stderr[-2000:] + "".join(logs.values())[-3000:]
+    log = open(os.path.join(out, "train.log")).read()
+    # 24 images over 2 ranks x batch 4: 3 iterations per rank per epoch
+    assert "[Train][Epoch 1/2][Iter: 2/3]" in log and "[Iter: 3/" not in log
+    assert len(EVAL_LINE.findall(log)) == 2
+    files = sorted(os.listdir(os.path.join(out, "EConvNeXt_mini")))
+    assert "latest.pdparams" in files and "best_model.pdparams" in files
+    assert not [f for f in files if ".tmp" in f]
