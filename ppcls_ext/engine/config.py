@@ -19,7 +19,7 @@ GLOBAL_KEYS = {
     "checkpoints", "pretrained_model", "output_dir", "device", "save_interval",
     "eval_during_train", "eval_interval", "epochs", "print_batch_step", "use_visualdl",
     "image_shape", "save_inference_dir", "seed", "update_freq", "to_static", "use_dali",
-    "eval_mode", "class_num", "start_eval_epoch", "plot_curves",
+    "eval_mode", "class_num", "start_eval_epoch", "infer_add_softmax",
 }
 ENGINE_SECTIONS = {"Metric": {"Train", "Eval"}, "Loss": {"Train", "Eval"},
                    "AMP": {"use_amp", "scale_loss", "use_dynamic_loss_scaling", "level",

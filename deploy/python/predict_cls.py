@@ -1,0 +1,171 @@
+"""Classify images with an exported model: Paddle Inference or ONNX Runtime.
+
+    python deploy/python/predict_cls.py -c deploy/configs/inference_cls.yaml \
+        -o Global.inference_model_dir=inference/EConvNeXt_mini_digits \
+        -o Global.infer_imgs=dataset/digits/images/val [-o Global.backend=onnxruntime]
+
+The config is PaddleClas's deploy schema (the wheel's deploy/configs/inference_cls.yaml works
+unchanged apart from -o overrides of paths and devices). When the model folder holds
+``inference.yml`` (written by tools/export_model.py), its PreProcess and label names are used,
+so deployment preprocesses exactly as the exported training config; the deploy config's
+PreProcess and class_id_map_file apply to models exported without it.
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from backends import check_input, create_backend  # noqa: E402
+from ppcls_ext.engine.data.decode import CorruptImageError, decode_image  # noqa: E402
+from ppcls_ext.engine.data.transforms.ops import create_operators  # noqa: E402
+from ppcls_ext.engine.infer import build_postprocess  # noqa: E402
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def list_inputs(path):
+    """An image, a folder (recursive) or a .txt list of image paths (one per line)."""
+    if not path or not os.path.exists(path):
+        raise FileNotFoundError(f"Global.infer_imgs {path!r} does not exist (an image, a folder "
+                                "or a .txt list of image paths)")
+    if os.path.isdir(path):
+        found = sorted(os.path.join(d, f) for d, _, files in os.walk(path) for f in files
+                       if f.lower().endswith(IMAGE_EXTENSIONS))
+    elif path.endswith(".txt"):
+        base = os.path.dirname(path)
+        with open(path) as f:
+            found = [os.path.join(base, line.split()[0]) for line in f if line.strip()]
+    else:
+        found = [path]
+    if not found:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path!r}")
+    return found
+
+
+class ClsPredictor:
+    def __init__(self, config):
+        g = config["Global"]
+        self.g = g
+        model_dir = g.get("inference_model_dir")
+        self.backend = create_backend(model_dir, g)
+        exported = {}
+        yml = os.path.join(model_dir, "inference.yml")
+        if os.path.isfile(yml):
+            with open(yml) as f:
+                exported = yaml.safe_load(f) or {}
+        pre = (exported.get("PreProcess") or config.get("PreProcess") or {})
+        self.ops = create_operators(pre.get("transform_ops"), where="PreProcess.transform_ops")
+        self.postprocess = self._postprocess(config.get("PostProcess") or {}, exported)
+        shape = (exported.get("Global") or {}).get("image_shape")
+        self.input_shape = self.backend.input_shape or ([None] + list(shape) if shape else None)
+        self.batch_size = int(g.get("batch_size", 1))
+
+    @staticmethod
+    def _postprocess(post_cfg, exported):
+        topk_cfg = dict(post_cfg.get("Topk") or {"topk": 5})
+        topk_cfg["name"] = "Topk"
+        labels = ((exported.get("PostProcess") or {}).get("Topk") or {}).get("label_list")
+        if labels:  # the exported model's own label names beat a generic label file
+            topk_cfg.pop("class_id_map_file", None)
+            topk_cfg["label_list"] = labels
+        return build_postprocess(topk_cfg)
+
+    def preprocess(self, path):
+        with open(path, "rb") as f:
+            img = decode_image(f.read(), path)
+        for op in self.ops:
+            img = op(img)
+        return img
+
+    def predict_batch(self, batch):
+        if self.input_shape:
+            check_input(batch, self.input_shape)
+        return self.backend(batch)
+
+    def predict(self, paths):
+        """Returns (results, bad): top-k dicts for readable images, and unreadable paths."""
+        results, bad, batch, names = [], [], [], []
+        for i, path in enumerate(paths):
+            try:
+                batch.append(self.preprocess(path))
+                names.append(path)
+            except (CorruptImageError, OSError) as exc:
+                bad.append({"file_name": path, "error": str(exc)})
+            if batch and (len(batch) == self.batch_size or i == len(paths) - 1):
+                out = self.predict_batch(np.stack(batch).astype(np.float32))
+                results.extend(self.postprocess(out, names))
+                batch, names = [], []
+        return results, bad
+
+    def benchmark(self, batch_sizes=(1, 8), warmup=10, repeats=50):
+        """Latency percentiles and throughput on random input of the exported shape."""
+        shape = [s or 224 for s in (self.input_shape or [None, 3, 224, 224])[1:]]
+        report = {}
+        for bs in batch_sizes:
+            x = np.random.rand(bs, *shape).astype(np.float32)
+            for _ in range(warmup):
+                self.backend(x)
+            times = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                self.backend(x)
+                times.append((time.perf_counter() - t) * 1000)
+            p50, p90, p99 = np.percentile(times, [50, 90, 99])
+            report[bs] = dict(p50_ms=p50, p90_ms=p90, p99_ms=p99,
+                              images_per_s=bs * 1000.0 / np.mean(times))
+        return report
+
+
+def load_config(path, overrides):
+    from paddleclas.deploy.utils import config as deploy_config
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"deploy config {path!r} does not exist")
+    return deploy_config.get_config(path, overrides=overrides, show=False)
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-c", "--config", default=os.path.join(ROOT, "deploy", "configs",
+                                                               "inference_cls.yaml"))
+    parser.add_argument("-o", "--override", action="append", default=[])
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, args.override)
+        predictor = ClsPredictor(config)
+        results, bad = predictor.predict(list_inputs(config["Global"].get("infer_imgs")))
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for result in results:
+        print(result)
+    for item in bad:
+        print(f"skipped unreadable image: {item['error']}", file=sys.stderr)
+    g = config["Global"]
+    if g.get("save_results"):
+        with open(g["save_results"], "w") as f:
+            json.dump({"results": results, "unreadable": bad}, f, indent=1)
+    if g.get("enable_benchmark", False):
+        for bs, r in predictor.benchmark().items():
+            print(f"[benchmark] backend={g.get('backend', 'paddle')} batch={bs} "
+                  f"p50={r['p50_ms']:.2f}ms p90={r['p90_ms']:.2f}ms p99={r['p99_ms']:.2f}ms "
+                  f"{r['images_per_s']:.1f} img/s")
+    if not results:
+        print("error: no image could be read", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

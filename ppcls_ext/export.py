@@ -1,0 +1,137 @@
+"""Export a trained model: Paddle Inference (``inference.json/.pdiparams/.yml``) and ONNX.
+
+Follows PaddleClas's export (``tools/export_model.py``): the model from ``Arch`` with the
+weights of ``Global.pretrained_model`` (the EMA weights when a ``.pdema`` sits beside it),
+a softmax appended unless ``Global.infer_add_softmax`` is False, a dynamic batch dimension,
+and ``inference.yml`` written by the wheel's ``dump_infer_config`` from the ``Infer`` section,
+so that the predictor preprocesses exactly as training-time inference does.
+"""
+import copy
+import os
+
+import paddle
+import paddle.nn as nn
+
+from ._ppcls import logger, ppcls_module
+from .arch.weights import load_pretrained, read_state_dict
+from .registry import build_model
+
+
+class ExportModel(nn.Layer):
+    """The classifier, in eval mode, with PaddleClas's optional softmax on top."""
+
+    def __init__(self, model, add_softmax=True):
+        super().__init__()
+        self.model = model
+        self.softmax = nn.Softmax(axis=-1) if add_softmax else None
+
+    def forward(self, x):
+        x = self.model(x)
+        return self.softmax(x) if self.softmax is not None else x
+
+
+def load_export_weights(model, path):
+    """Load ``path`` (.pdparams prefix); prefer the EMA weights saved beside it."""
+    base = path[:-len(".pdparams")] if path.endswith(".pdparams") else path
+    if os.path.isfile(base + ".pdema"):
+        model.set_state_dict(read_state_dict(base + ".pdema"))
+        logger.info("Exporting the EMA weights of %s.pdema", base)
+        return base + ".pdema"
+    load_pretrained(model, base)
+    return base + ".pdparams"
+
+
+def _infer_config_for_dump(config):
+    """The wheel's dump_infer_config wants string scales and an existing label file."""
+    cfg = copy.deepcopy(dict(config))
+    infer = cfg.get("Infer")
+    if not infer or "transforms" not in infer:
+        raise ValueError("the config needs an Infer section with transforms and PostProcess "
+                         "(see configs/quick_start/EConvNeXt_mini_digits.yaml) to write "
+                         "inference.yml")
+    for op in infer["transforms"]:
+        norm = op.get("NormalizeImage") if isinstance(op, dict) else None
+        if norm is not None and not isinstance(norm.get("scale", "1.0/255.0"), str):
+            norm["scale"] = f"{float(norm['scale'])}/1.0"
+        elif norm is not None:
+            norm.setdefault("scale", "1.0/255.0")
+    post = infer.get("PostProcess") or {}
+    label_file = post.get("class_id_map_file")
+    if label_file and not os.path.isfile(label_file):
+        import paddleclas
+
+        in_wheel = os.path.join(os.path.dirname(paddleclas.__file__), label_file)
+        if not os.path.isfile(in_wheel):
+            raise FileNotFoundError(f"Infer.PostProcess.class_id_map_file {label_file!r} does "
+                                    "not exist")
+        post["class_id_map_file"] = in_wheel
+    if not label_file:
+        raise ValueError("Infer.PostProcess.class_id_map_file is needed to store label names "
+                         "in inference.yml")
+    return cfg
+
+
+def _record_input_shape(yml, image_shape):
+    """Add ``Global.image_shape`` so that predictors can check their preprocessing output."""
+    import yaml
+
+    with open(yml) as f:
+        content = yaml.safe_load(f)
+    content = dict(Global=dict(content.get("Global") or {}, image_shape=list(image_shape)),
+                   **{k: v for k, v in content.items() if k != "Global"})
+    with open(yml + ".tmp", "w") as f:
+        yaml.safe_dump(content, f, sort_keys=False)
+    os.replace(yml + ".tmp", yml)
+
+
+def export(config, model_transform=None):
+    """Write the inference model; returns the save directory."""
+    ppcls_module("utils.logger").init_logger()  # dump_infer_config logs through it
+    g = config["Global"]
+    save_dir = g.get("save_inference_dir") or "./inference"
+    image_shape = list(g.get("image_shape") or [3, 224, 224])
+    if len(image_shape) != 3:
+        raise ValueError(f"Global.image_shape must be [C, H, W], got {image_shape}")
+    model = build_model(config, "export")
+    if g.get("pretrained_model"):
+        load_export_weights(model, g["pretrained_model"])
+    else:
+        logger.warning("Global.pretrained_model is not set: exporting random weights")
+    model.eval()
+    if model_transform is not None:
+        model = model_transform(model)
+    wrapped = ExportModel(model, bool(g.get("infer_add_softmax", True)))
+    wrapped.eval()
+    dump_cfg = _infer_config_for_dump(config)  # fail before writing anything
+    os.makedirs(save_dir, exist_ok=True)
+    static = paddle.jit.to_static(
+        wrapped, input_spec=[paddle.static.InputSpec([None] + image_shape, "float32", "x")],
+        full_graph=True)
+    paddle.jit.save(static, os.path.join(save_dir, "inference"))
+    yml = os.path.join(save_dir, "inference.yml")
+    ppcls_module("utils.config").dump_infer_config(dump_cfg, yml)
+    _record_input_shape(yml, image_shape)
+    logger.info("Inference model written to %s", save_dir)
+    return save_dir
+
+
+def to_onnx(model_dir, save_file=None, opset_version=13):
+    """Convert ``model_dir/inference.json`` to ONNX with paddle2onnx, installing nothing.
+
+    paddle2onnx's default optimizer (polygraphy) pip-installs its dependencies during the
+    conversion; onnxoptimizer, pinned in requirements.txt, is used instead.
+    """
+    import paddle2onnx
+
+    model_file = os.path.join(model_dir, "inference.json")
+    params_file = os.path.join(model_dir, "inference.pdiparams")
+    for path in (model_file, params_file):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path} not found: export the model first "
+                                    "(tools/export_model.py)")
+    save_file = save_file or os.path.join(model_dir, "inference.onnx")
+    tmp = save_file + ".tmp"
+    paddle2onnx.export(model_file, params_file, tmp, opset_version=opset_version,
+                       enable_onnx_checker=True, optimize_tool="onnxoptimizer")
+    os.replace(tmp, save_file)
+    return save_file

@@ -1,0 +1,163 @@
+"""Export and deployment: inference.yml, EMA export, backend parity, bad input."""
+import importlib.metadata
+import os
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+import yaml
+from PIL import Image
+
+from engine_helpers import QUICK_START, ROOT, load
+from ppcls_ext import EConvNeXt_mini
+from ppcls_ext.export import export, to_onnx
+
+sys.path.insert(0, os.path.join(ROOT, "deploy", "python"))
+from predict_cls import ClsPredictor, list_inputs  # noqa: E402
+
+WHEEL_DEPLOY_CFG = os.path.join(os.path.dirname(__import__("paddleclas").__file__), "deploy",
+                                "configs", "inference_cls.yaml")
+DEPLOY_CFG = os.path.join(ROOT, "deploy", "configs", "inference_cls.yaml")
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    from ppcls_ext.engine.data.digits import prepare_digits
+
+    root = str(tmp_path_factory.mktemp("digits"))
+    prepare_digits(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def exported(digits, tmp_path_factory):
+    """A mini with non-trivial BN statistics, exported as logits (no softmax) + ONNX."""
+    out = tmp_path_factory.mktemp("export")
+    model = EConvNeXt_mini(class_num=10)
+    model.train()
+    with paddle.no_grad():
+        for _ in range(3):
+            model(paddle.randn([8, 3, 32, 32]) * 2 + 0.5)
+    paddle.save(model.state_dict(), str(out / "w.pdparams"))
+    config = load(QUICK_START, [f"Global.pretrained_model={out}/w",
+                                f"Global.save_inference_dir={out}/inference",
+                                "Global.infer_add_softmax=False",
+                                f"Infer.PostProcess.class_id_map_file={digits}/label_list.txt"])
+    model_dir = export(config)
+    to_onnx(model_dir)
+    model.eval()
+    return dict(dir=model_dir, model=model, config=config)
+
+
+def _predictor(model_dir, digits, **g):
+    config = {"Global": dict(inference_model_dir=model_dir, infer_imgs=digits, batch_size=16,
+                             cpu_num_threads=2, **g),
+              "PostProcess": {"Topk": {"topk": 1}}}
+    return ClsPredictor(config)
+
+
+def test_inference_yml_holds_eval_preprocessing_and_labels(exported):
+    with open(os.path.join(exported["dir"], "inference.yml")) as f:
+        yml = yaml.safe_load(f)
+    assert yml["Global"]["image_shape"] == [3, 32, 32]
+    ops = [next(iter(op)) for op in yml["PreProcess"]["transform_ops"]]
+    assert ops == ["ResizeImage", "NormalizeImage", "ToCHWImage"]
+    assert yml["PostProcess"]["Topk"]["label_list"][:3] == ["zero", "one", "two"]
+    for name in ("inference.json", "inference.pdiparams", "inference.onnx"):
+        assert os.path.getsize(os.path.join(exported["dir"], name)) > 1000
+
+
+def test_backend_parity_and_same_top1_on_digits(exported, digits):
+    predictors = {
+        "onednn": _predictor(exported["dir"], digits, enable_mkldnn=True),
+        "plain": _predictor(exported["dir"], digits, enable_mkldnn=False),
+        "onnxruntime": _predictor(exported["dir"], digits, backend="onnxruntime"),
+    }
+    paths = list_inputs(os.path.join(digits, "images", "val"))
+    batch = np.stack([predictors["onednn"].preprocess(p) for p in paths]).astype(np.float32)
+    with paddle.no_grad():
+        reference = exported["model"](paddle.to_tensor(batch)).numpy()
+    top1 = {"dygraph": reference.argmax(1)}
+    for name, predictor in predictors.items():
+        out = np.concatenate([predictor.predict_batch(batch[i:i + 64])
+                              for i in range(0, len(batch), 64)])
+        assert np.abs(out - reference).max() < 1e-4, name
+        top1[name] = out.argmax(1)
+    for name, pred in top1.items():
+        np.testing.assert_array_equal(pred, top1["dygraph"], err_msg=name)
+
+
+def test_ema_weights_are_exported_when_present(exported, digits, tmp_path):
+    ema = EConvNeXt_mini(class_num=10)
+    ema.eval()
+    prefix = str(tmp_path / "ckpt")
+    paddle.save(exported["model"].state_dict(), prefix + ".pdparams")
+    paddle.save(ema.state_dict(), prefix + ".pdema")
+    config = load(QUICK_START, [f"Global.pretrained_model={prefix}",
+                                f"Global.save_inference_dir={tmp_path}/inf",
+                                "Global.infer_add_softmax=False",
+                                f"Infer.PostProcess.class_id_map_file={digits}/label_list.txt"])
+    export(config)
+    x = np.random.rand(2, 3, 32, 32).astype(np.float32)
+    out = _predictor(str(tmp_path / "inf"), digits).predict_batch(x)
+    with paddle.no_grad():
+        np.testing.assert_allclose(out, ema(paddle.to_tensor(x)).numpy(), atol=1e-4)
+
+
+def test_predictor_cli_accepts_paddleclas_wheel_config(exported, digits, tmp_path):
+    out_json = tmp_path / "pred.json"
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "deploy", "python", "predict_cls.py"),
+         "-c", WHEEL_DEPLOY_CFG, "-o", f"Global.inference_model_dir={exported['dir']}",
+         "-o", f"Global.infer_imgs={digits}/images/val/0003_3.png", "-o", "Global.use_gpu=False",
+         "-o", "Global.enable_benchmark=True", "-o", f"Global.save_results={out_json}"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "'label_names': ['" in result.stdout and "[benchmark]" in result.stdout
+    import json
+
+    saved = json.loads(out_json.read_text())
+    assert saved["results"][0]["file_name"].endswith("0003_3.png")
+    assert len(saved["results"][0]["class_ids"]) == 5  # topk from the deploy config
+
+
+def test_bad_inputs_are_reported_clearly(exported, digits, tmp_path):
+    with pytest.raises(FileNotFoundError, match="inference_model_dir"):
+        _predictor(str(tmp_path / "missing"), digits)
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.new("L", (3, 2), 128).save(folder / "tiny_gray.png")  # too small, odd mode: fine
+    Image.new("RGBA", (40, 40), (0, 0, 0, 0)).save(folder / "alpha.png")
+    (folder / "not_an_image.jpg").write_bytes(b"hello")
+    (folder / "truncated.png").write_bytes((folder / "alpha.png").read_bytes()[:30])
+    results, bad = _predictor(exported["dir"], digits).predict(list_inputs(str(folder)))
+    assert sorted(os.path.basename(r["file_name"]) for r in results) == ["alpha.png",
+                                                                         "tiny_gray.png"]
+    assert sorted(os.path.basename(b["file_name"]) for b in bad) == ["not_an_image.jpg",
+                                                                     "truncated.png"]
+    with pytest.raises(FileNotFoundError, match="infer_imgs"):
+        list_inputs(str(tmp_path / "nope"))
+
+
+def test_input_size_the_model_was_not_exported_for(exported, digits, tmp_path):
+    import shutil
+
+    model_dir = tmp_path / "no_yml"
+    shutil.copytree(exported["dir"], model_dir)
+    os.remove(model_dir / "inference.yml")
+    config = yaml.safe_load(open(DEPLOY_CFG))  # 224x224 preprocessing, model is 32x32
+    config["Global"].update(inference_model_dir=str(model_dir), backend="onnxruntime")
+    config["PostProcess"]["Topk"]["class_id_map_file"] = os.path.join(digits, "label_list.txt")
+    predictor = ClsPredictor(config)
+    with pytest.raises(ValueError, match="exported for input Nx3x32x32 but preprocessing "
+                                         "produced 1x3x224x224"):
+        predictor.predict([os.path.join(digits, "images", "val", "0003_3.png")])
+
+
+def test_onnx_conversion_installs_nothing(exported, tmp_path):
+    before = {d.metadata["Name"]: d.version for d in importlib.metadata.distributions()}
+    to_onnx(exported["dir"], str(tmp_path / "again.onnx"))
+    after = {d.metadata["Name"]: d.version for d in importlib.metadata.distributions()}
+    assert before == after and os.path.getsize(tmp_path / "again.onnx") > 1000

@@ -1,0 +1,43 @@
+"""Export a trained model for Paddle Inference (and optionally ONNX).
+
+    python tools/export_model.py -c configs/quick_start/EConvNeXt_mini_digits.yaml \
+        -o Global.pretrained_model=output/EConvNeXt_mini/best_model \
+        -o Global.save_inference_dir=inference/EConvNeXt_mini_digits [--onnx]
+
+Writes inference.json, inference.pdiparams and inference.yml (preprocessing and label
+names); with --onnx also inference.onnx (paddle2onnx, opset 13).
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-c", "--config", required=True)
+    parser.add_argument("-o", "--override", action="append", default=[])
+    parser.add_argument("--onnx", action="store_true", help="also write inference.onnx")
+    parser.add_argument("--opset", type=int, default=13)
+    args = parser.parse_args()
+
+    from ppcls_ext.engine.config import ConfigError, load_config
+    from ppcls_ext.export import export, to_onnx
+
+    try:
+        config = load_config(args.config, args.override)
+        import paddle
+
+        paddle.set_device("cpu")  # export is device independent
+        save_dir = export(config)
+        if args.onnx:
+            print(f"ONNX model written to {to_onnx(save_dir, opset_version=args.opset)}")
+    except (ConfigError, FileNotFoundError, ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
