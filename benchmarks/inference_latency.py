@@ -1,0 +1,157 @@
+"""CPU inference latency: E-ConvNeXt vs PaddleClas baselines, Paddle Inference and ONNX Runtime.
+
+    python benchmarks/inference_latency.py [--quick] [--threads 2] [--repeats 30]
+
+Every model is exported the same way (random weights, 224x224, softmax head, dynamic batch)
+and timed in this one run at batch 1 and 8 on both backends; the machine's fp32 matmul peak
+(numpy/OpenBLAS, same thread count) is measured in the same run so that achieved GMAC/s can be
+read against it. Writes benchmarks/results/inference_latency.{json,md,png}.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "deploy", "python"))
+
+# name -> ImageNet top-1 (E-ConvNeXt: the paper; others: PaddleClas's model zoo)
+MODELS = {
+    "EConvNeXt_mini": 78.3, "EConvNeXt_tiny": 80.6, "EConvNeXt_small": 81.9,
+    "ResNet50": 76.5, "ConvNeXt_tiny": 82.0, "MobileNetV3_large_x1_0": 75.3,
+    "PPLCNetV2_base": 77.0, "StarNet_S4": 78.4, "FasterNet_T0": 71.9,
+}
+QUICK = ("EConvNeXt_mini", "ResNet50")
+
+
+def matmul_peak_gflops(threads, n=2048, repeats=10):
+    """fp32 GEMM throughput (GMAC/s) of this machine with ``threads`` BLAS threads; the best
+    of numpy's BLAS and Paddle's (MKL) matmul."""
+    import paddle
+    from threadpoolctl import threadpool_limits
+
+    a, b = np.random.rand(n, n).astype(np.float32), np.random.rand(n, n).astype(np.float32)
+    best = 0.0
+    with threadpool_limits(limits=threads):
+        for matmul, x, y in ((np.matmul, a, b),
+                             (paddle.matmul, paddle.to_tensor(a), paddle.to_tensor(b))):
+            matmul(x, y)
+            t = time.perf_counter()
+            for _ in range(repeats):
+                matmul(x, y)
+            best = max(best, repeats * n ** 3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def export_model(name, out_dir):
+    import paddle
+
+    import ppcls_ext  # noqa: F401  registers E-ConvNeXt
+    from ppcls_ext.export import ExportModel, to_onnx
+
+    model = ppcls_ext.build_model({"Arch": {"name": name, "class_num": 1000},
+                                   "Global": {"device": "cpu"}})
+    model.eval()
+    macs = paddle.flops(model, [1, 3, 224, 224], print_detail=False)
+    static = paddle.jit.to_static(
+        ExportModel(model), input_spec=[paddle.static.InputSpec([None, 3, 224, 224], "float32",
+                                                                 "x")], full_graph=True)
+    paddle.jit.save(static, os.path.join(out_dir, "inference"))
+    to_onnx(out_dir)
+    return macs
+
+
+def time_backend(predict, batch, repeats, warmup=5):
+    x = np.random.rand(batch, 3, 224, 224).astype(np.float32)
+    for _ in range(warmup):
+        predict(x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        predict(x)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000)
+
+
+def run(models, threads, repeats, batches=(1, 8)):
+    import paddle
+    from backends import create_backend
+
+    paddle.set_device("cpu")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in models:
+            out = os.path.join(tmp, name)
+            os.makedirs(out)
+            macs = export_model(name, out)
+            row = dict(model=name, gmacs=macs / 1e9, top1=MODELS[name])
+            for backend in ("paddle", "onnxruntime"):
+                predictor = create_backend(out, dict(backend=backend, cpu_num_threads=threads,
+                                                     enable_mkldnn=True, ir_optim=True))
+                for bs in batches:
+                    row[f"{backend}_b{bs}_ms"] = time_backend(predictor, bs, repeats)
+            row["best_b1_ms"] = min(row["paddle_b1_ms"], row["onnxruntime_b1_ms"])
+            row["gmac_per_s_b8"] = row["gmacs"] * 8 / (min(row["paddle_b8_ms"],
+                                                           row["onnxruntime_b8_ms"]) / 1000)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def write_reports(rows, peak, threads, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    ref = next((r for r in rows if r["model"] == "ResNet50"), None)
+    with open(os.path.join(out_dir, "inference_latency.json"), "w") as f:
+        json.dump(dict(threads=threads, matmul_peak_gmac_s=peak, rows=rows), f, indent=1)
+    lines = [f"CPU, {threads} threads, 224x224, median latency in ms; fp32 matmul peak "
+             f"{peak:.1f} GMAC/s measured in the same run.", "",
+             "| model | GMACs | top-1 | Paddle b1 | ORT b1 | Paddle b8 | ORT b8 | best b1 / "
+             "ResNet50 | GMAC/s (b8) | % of peak |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        ratio = f"{r['best_b1_ms'] / ref['best_b1_ms']:.2f}" if ref else "-"
+        lines.append(f"| {r['model']} | {r['gmacs']:.2f} | {r['top1']} | {r['paddle_b1_ms']:.1f} | "
+                     f"{r['onnxruntime_b1_ms']:.1f} | {r['paddle_b8_ms']:.1f} | "
+                     f"{r['onnxruntime_b8_ms']:.1f} | {ratio} | {r['gmac_per_s_b8']:.1f} | "
+                     f"{100 * r['gmac_per_s_b8'] / peak:.0f}% |")
+    with open(os.path.join(out_dir, "inference_latency.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        mine = r["model"].startswith("EConvNeXt")
+        ax.scatter(r["best_b1_ms"], r["top1"], c="tab:red" if mine else "tab:blue", s=40)
+        ax.annotate(r["model"], (r["best_b1_ms"], r["top1"]), fontsize=8,
+                    xytext=(4, 3), textcoords="offset points")
+    ax.set_xlabel(f"batch-1 latency, best backend (ms, CPU {threads} threads)")
+    ax.set_ylabel("ImageNet top-1 (%, published)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "inference_latency.png"), dpi=110)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    args = parser.parse_args()
+    peak = matmul_peak_gflops(args.threads)
+    print(f"fp32 matmul peak: {peak:.1f} GMAC/s with {args.threads} threads", flush=True)
+    rows = run(QUICK if args.quick else list(MODELS), args.threads,
+               5 if args.quick else args.repeats)
+    write_reports(rows, peak, args.threads, args.out)
+
+
+if __name__ == "__main__":
+    main()
