@@ -73,3 +73,15 @@ TheseusLayer = ppcls_module("arch.backbone.base.theseus_layer").TheseusLayer
 # PaddleClas's utils.logger crashes until init_logger() runs; its records go to the standard
 # "ppcls" logger, so log there directly: before init Python's last-resort handler shows warnings.
 logger = logging.getLogger("ppcls")
+
+
+def resolve_paddleclas_path(path):
+    """``path`` if it exists, else the same relative path inside the paddleclas wheel (configs
+    name files such as ``ppcls/utils/imagenet1k_label_list.txt`` relative to a checkout,
+    and the wheel ships them), else None."""
+    if not path or os.path.isfile(path):
+        return path or None
+    import paddleclas
+
+    in_wheel = os.path.join(os.path.dirname(paddleclas.__file__), path)
+    return in_wheel if os.path.isfile(in_wheel) else None

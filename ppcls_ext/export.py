@@ -12,7 +12,7 @@ import os
 import paddle
 import paddle.nn as nn
 
-from ._ppcls import logger, ppcls_module
+from ._ppcls import logger, ppcls_module, resolve_paddleclas_path
 from .arch.weights import load_pretrained, read_state_dict
 from .registry import build_model
 
@@ -57,17 +57,13 @@ def _infer_config_for_dump(config):
             norm.setdefault("scale", "1.0/255.0")
     post = infer.get("PostProcess") or {}
     label_file = post.get("class_id_map_file")
-    if label_file and not os.path.isfile(label_file):
-        import paddleclas
-
-        in_wheel = os.path.join(os.path.dirname(paddleclas.__file__), label_file)
-        if not os.path.isfile(in_wheel):
-            raise FileNotFoundError(f"Infer.PostProcess.class_id_map_file {label_file!r} does "
-                                    "not exist")
-        post["class_id_map_file"] = in_wheel
     if not label_file:
         raise ValueError("Infer.PostProcess.class_id_map_file is needed to store label names "
                          "in inference.yml")
+    post["class_id_map_file"] = resolve_paddleclas_path(label_file)
+    if post["class_id_map_file"] is None:
+        raise FileNotFoundError(f"Infer.PostProcess.class_id_map_file {label_file!r} does not "
+                                "exist")
     return cfg
 
 

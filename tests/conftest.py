@@ -1,4 +1,5 @@
 """Shared pytest setup: import the project from the repo root, run on CPU, seed."""
+import logging
 import os
 import random
 import sys
@@ -26,3 +27,22 @@ def _seed_everything():
 @pytest.fixture(scope="session")
 def repo_root():
     return ROOT
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def ppcls_warnings():
+    """Warnings logged on PaddleClas's "ppcls" logger. Its init_logger() turns propagation
+    off, so caplog misses them: listen on the logger itself."""
+    records = _Records()
+    logging.getLogger("ppcls").addHandler(records)
+    yield records.messages
+    logging.getLogger("ppcls").removeHandler(records)

@@ -12,6 +12,7 @@ import paddle.nn.functional as F
 from paddleclas.deploy.python.postprocess import Topk
 from paddleclas.deploy.utils.get_image_list import get_image_list
 
+from .._ppcls import resolve_paddleclas_path
 from .data.decode import CorruptImageError
 from .data.transforms.ops import DecodeImage, create_operators
 from .recorder import logger
@@ -34,15 +35,11 @@ def build_postprocess(post_cfg):
     if name != "Topk":
         raise ValueError(f"Infer.PostProcess.name {name!r}: only Topk is supported")
     path = cfg.get("class_id_map_file")
-    if path and not os.path.isfile(path):
-        # PaddleClas configs name ppcls/utils/... relative to a checkout; the wheel has them.
-        import paddleclas
-
-        in_wheel = os.path.join(os.path.dirname(paddleclas.__file__), path)
-        if not os.path.isfile(in_wheel):
+    if path:
+        cfg["class_id_map_file"] = resolve_paddleclas_path(path)
+        if cfg["class_id_map_file"] is None:
             raise FileNotFoundError(f"Infer.PostProcess.class_id_map_file {path!r} does not "
                                     "exist (lines '<class id> <name>')")
-        cfg["class_id_map_file"] = in_wheel
     return Topk(**cfg)
 
 
