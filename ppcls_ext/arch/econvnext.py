@@ -84,7 +84,10 @@ class EffectiveSE(TheseusLayer):
         self.fc = nn.Conv2D(channels, channels, 1)
 
     def forward(self, x):
-        gate = F.hardsigmoid(self.fc(x.mean(axis=[2, 3], keepdim=True)))
+        # adaptive_avg_pool2d (GlobalAveragePool once exported) rather than mean(): the same
+        # numbers, but oneDNN and ONNX Runtime keep their blocked layouts through a pool while
+        # a reduce-mean forces a conversion to plain NCHW and back around every ESE.
+        gate = F.hardsigmoid(self.fc(F.adaptive_avg_pool2d(x, 1)))
         return x * gate
 
 
@@ -280,7 +283,7 @@ class EConvNeXt(TheseusLayer):
         return x
 
     def forward_head(self, x, pre_logits=False):
-        x = self.norm(x.mean(axis=[2, 3]))
+        x = self.norm(F.adaptive_avg_pool2d(x, 1).flatten(1))
         return x if pre_logits else self.head(x)
 
     def forward(self, x):
