@@ -114,8 +114,11 @@ def export(config, model_transform=None):
 def to_onnx(model_dir, save_file=None, opset_version=13):
     """Convert ``model_dir/inference.json`` to ONNX with paddle2onnx, installing nothing.
 
-    paddle2onnx's default optimizer (polygraphy) pip-installs its dependencies during the
-    conversion; onnxoptimizer, pinned in requirements.txt, is used instead.
+    paddle2onnx's default post-optimizer is polygraphy, which it runs with
+    POLYGRAPHY_AUTOINSTALL_DEPS=1, i.e. pip-installs packages mid-conversion (and can upgrade
+    numpy); its onnxoptimizer option always falls back to the raw model in 2.1.0 (a pass name
+    with a trailing space). So no post-optimizer is asked for: ONNX Runtime optimizes the
+    graph itself when it loads it.
     """
     import paddle2onnx
 
@@ -128,6 +131,6 @@ def to_onnx(model_dir, save_file=None, opset_version=13):
     save_file = save_file or os.path.join(model_dir, "inference.onnx")
     tmp = save_file + ".tmp"
     paddle2onnx.export(model_file, params_file, tmp, opset_version=opset_version,
-                       enable_onnx_checker=True, optimize_tool="onnxoptimizer")
+                       enable_onnx_checker=True, optimize_tool="None")
     os.replace(tmp, save_file)
     return save_file
