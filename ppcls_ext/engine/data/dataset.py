@@ -1,10 +1,16 @@
 """Classification datasets: PaddleClas label lists and class-per-folder trees.
 
 ``ImageNetDataset`` keeps PaddleClas's keys (``image_root``, ``cls_label_path``,
-``delimiter``, ``transform_ops``) and its sample layout: file bytes -> ops -> HWC array,
-transposed to CHW at the end unless the ops already did (``ToCHWImage``), as PaddleClas's
-``CommonDataset`` does. Problems in the list are found at construction, before training;
-an undecodable image is skipped at load time and reported once.
+``delimiter``, ``relabel``, ``transform_ops``) and its sample layout: file bytes -> ops -> HWC
+array, transposed to CHW at the end as PaddleClas's ``CommonDataset`` does (which is why
+PaddleClas configs use ``NormalizeImage: {order: ''}`` and no ``ToCHWImage``); unlike
+PaddleClas, no second transpose happens when the ops already end channel-first.
+
+Problems in the list (unparsable line, missing file) are found at construction, before
+training. An undecodable image is skipped at load time: the sample is replaced by the next
+decodable one (deterministic, bounded), the file is logged once per process and collected in
+``dataset.skipped`` (with ``num_workers > 0`` each worker process has its own copy).
+PaddleClas instead retries a random index forever, on any exception.
 """
 import logging
 import os
@@ -13,7 +19,7 @@ import numpy as np
 from paddle.io import Dataset
 
 from .decode import CorruptImageError
-from .transforms.ops import DecodeImage, create_operators
+from .transforms.ops import DecodeImage, create_operators, is_channel_first
 
 logger = logging.getLogger("ppcls")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -27,12 +33,22 @@ class ClassificationDataset(Dataset):
 
     def __init__(self, transform_ops=None):
         self.ops = create_operators(transform_ops)
-        self._chw = any(type(op).__name__ == "ToCHWImage" for op in self.ops)
+        if self.ops and not isinstance(self.ops[0], DecodeImage):
+            raise ValueError(f"transform_ops must start with DecodeImage (the dataset hands "
+                             f"the ops file bytes), got {type(self.ops[0]).__name__} first")
+        self._chw = is_channel_first(self.ops)
         self.images, self.labels, self.sources = [], [], []
-        self.skipped = []
+        self.skipped = []  # paths skipped as undecodable, in this process
+        self._skipped_set = set()
+
+    @property
+    def class_num(self):
+        """Number of distinct labels (PaddleClas's ``CommonDataset.class_num``)."""
+        return len(set(self.labels))
 
     @property
     def class_num_seen(self):
+        """max(label) + 1: the smallest ``Arch.class_num`` this dataset fits."""
         return max(self.labels) + 1 if self.labels else 0
 
     def check_labels(self, class_num):
@@ -44,6 +60,9 @@ class ClassificationDataset(Dataset):
                                  f"class_num to at least {self.class_num_seen}.")
 
     def _load(self, idx):
+        if not self.ops:
+            raise ValueError("the dataset has no transform_ops: give at least DecodeImage and "
+                             "the ops that bring every image to one size")
         with open(self.images[idx], "rb") as f:
             img = f.read()
         for op in self.ops:
@@ -53,18 +72,27 @@ class ClassificationDataset(Dataset):
         return np.ascontiguousarray(img, dtype=np.float32)
 
     def __getitem__(self, idx):
-        for step in range(MAX_CONSECUTIVE_SKIPS):
+        attempts = min(MAX_CONSECUTIVE_SKIPS, len(self.images))
+        for step in range(attempts):
             j = (idx + step) % len(self.images)
             try:
                 return self._load(j), np.int64(self.labels[j])
             except (CorruptImageError, OSError) as exc:
-                if self.images[j] not in self.skipped:
-                    self.skipped.append(self.images[j])
-                    logger.warning("Skipping unreadable image (%d skipped so far in this "
-                                   "process): %s", len(self.skipped), exc)
-        raise RuntimeError(f"{MAX_CONSECUTIVE_SKIPS} consecutive images from index {idx} could "
-                           f"not be decoded (last: {self.images[j]}); check the image files "
-                           "and image_root.")
+                self._record_skip(j, exc)
+        what = (f"none of the {attempts} images" if attempts == len(self.images)
+                else f"{attempts} consecutive images from index {idx}")
+        raise RuntimeError(f"{what} could be decoded (last: {self.images[j]}); check the "
+                           "image files and image_root. Skipped so far: "
+                           f"{len(self.skipped)} file(s)")
+
+    def _record_skip(self, j, exc):
+        if self.images[j] in self._skipped_set:
+            return
+        self._skipped_set.add(self.images[j])
+        self.skipped.append(self.images[j])
+        # error level: PaddleClas's logger silences warnings on ranks other than 0.
+        logger.error("Skipping unreadable image (%d skipped so far in this process): %s",
+                     len(self.skipped), exc)
 
     def __len__(self):
         return len(self.images)

@@ -46,5 +46,7 @@ def decode_image(data, source="<bytes>"):
             img.load()  # forces full decoding: truncated files raise here
             img = ImageOps.exif_transpose(img)
             return np.asarray(_to_rgb(img))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError:
+        raise CorruptImageError(f"{source}: not an image file PIL can read") from None
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise CorruptImageError(f"{source}: cannot decode image ({exc})") from exc

@@ -10,25 +10,29 @@ import copy
 import random
 
 import numpy as np
+import paddle
 import paddle.distributed as dist
-from paddle.io import BatchSampler, DataLoader, DistributedBatchSampler
+from paddle.io import BatchSampler, DataLoader, DistributedBatchSampler, get_worker_info
 
 from .dataset import DATASETS
-from .transforms.batch_ops import BATCH_OPS_WITH_SAMPLER
-from .transforms.ops import build_op, create_operators
+from .transforms.batch_ops import BATCH_OPS_WITH_SAMPLER, resolve_class_num
+from .transforms.ops import check_keywords, create_operators
 
 SAMPLER_KEYS = {"name", "batch_size", "shuffle", "drop_last"}
 LOADER_KEYS = {"num_workers", "use_shared_memory"}
 
 
 def build_dataset(dataset_config, where="DataLoader.Train.dataset"):
+    """``DataLoader.<Mode>.dataset`` section (``name`` + the dataset's keys) -> dataset."""
     cfg = copy.deepcopy(dict(dataset_config or {}))
     name = cfg.pop("name", None)
     cfg.pop("batch_transform_ops", None)
     if name not in DATASETS:
         raise ValueError(f"{where}.name {name!r} is not a known dataset; valid: "
                          f"{', '.join(DATASETS)}")
-    return build_op(name, cfg, DATASETS, where)
+    check_keywords(name, cfg, DATASETS[name], where)
+    # Not wrapped like ops: the dataset's own errors name the list file, line or path.
+    return DATASETS[name](**cfg)
 
 
 class BatchCollator:
@@ -38,37 +42,102 @@ class BatchCollator:
         self.batch_ops = batch_ops
 
     def __call__(self, samples):
-        imgs = np.stack([s[0] for s in samples]).astype(np.float32)
+        shapes = {s[0].shape for s in samples}
+        if len(shapes) > 1:
+            raise ValueError(f"images of one batch have different shapes {sorted(shapes)}: "
+                             "add ResizeImage/CropImage (or RandCropImage) to transform_ops so "
+                             "every image ends at one size")
+        imgs = np.stack([s[0] for s in samples]).astype(np.float32, copy=False)
         labels = np.asarray([s[1] for s in samples], dtype=np.int64).reshape(-1, 1)
         for op in self.batch_ops:
             imgs, labels = op(imgs, labels)
         return [imgs, labels]
 
 
+def _stop_workers(iterator, timeout=5.0):
+    """Shut a failed multi-process iterator down without waiting forever (private Paddle API,
+    hence the guards); ends with terminating workers that are still alive."""
+    try:
+        iterator._try_shutdown_all(timeout)
+    except Exception:  # noqa: BLE001 - best effort: the original error is what matters
+        pass
+    for worker in getattr(iterator, "_workers", []):
+        if worker.is_alive():
+            worker.terminate()
+
+
+class ClassificationDataLoader(DataLoader):
+    """A ``paddle.io.DataLoader`` whose ``num_workers=0`` path cannot hang.
+
+    Paddle's single-process iterator reads batches in a helper thread that dies on any
+    exception from the dataset or the collate function, leaving the training loop blocked
+    forever (Paddle 3.3: ``_DataLoaderIterSingleProcess._thread_loop`` only catches
+    StopIteration). With ``num_workers=0`` batches are therefore built in the calling thread,
+    so errors (all images corrupt, label out of range, a crop larger than the image) surface
+    as exceptions. With worker processes Paddle's iterator is used; when a worker fails, its
+    workers are stopped here (Paddle's own clean-up can wait forever for a stuck worker) and
+    the error is re-raised with a pointer to the worker's traceback.
+    """
+
+    def __iter__(self):
+        if self.num_workers > 0:
+            return self._iterate_with_workers()
+        return self._iterate_in_this_thread()
+
+    def __call__(self):
+        return self.__iter__()
+
+    def _iterate_with_workers(self):
+        iterator = super().__iter__()
+        try:
+            yield from iterator
+        except Exception as exc:
+            _stop_workers(iterator)
+            raise RuntimeError(f"a DataLoader worker failed ({exc}); the worker's own error and "
+                               "traceback are printed above (stderr)") from exc
+
+    def _iterate_in_this_thread(self):
+        for indices in self.batch_sampler:
+            batch = self.collate_fn([self.dataset[i] for i in indices])
+            yield [paddle.to_tensor(field) for field in batch]
+
+
 class _WorkerSeeder:
-    """Give each loader worker its own random/numpy stream (forked workers share state)."""
+    """Seed each loader worker's ``random``/``numpy`` from Paddle's per-iterator worker seed,
+    the rank, the worker id and ``Global.seed``.
+
+    Paddle already gives every worker of every epoch its own seed (drawn from the parent's
+    numpy state, so reproducible under ``Global.seed``); mixing in the rank keeps two GPUs from
+    drawing the same augmentation stream. PaddleClas's ``worker_init_fn`` instead reuses one
+    seed per worker in every epoch.
+    """
 
     def __init__(self, seed):
         self.seed = seed
 
     def __call__(self, worker_id):
-        base = self.seed if self.seed is not None else np.random.randint(2 ** 31)
-        value = (base + 1000 * dist.get_rank() + worker_id) % 2 ** 32
+        info = get_worker_info()
+        base = info.seed if info is not None else 0
+        entropy = [base % 2 ** 63, dist.get_rank(), worker_id, (self.seed or 0) % 2 ** 63]
+        value = int(np.random.SeedSequence(entropy).generate_state(1)[0])
         random.seed(value)
         np.random.seed(value)
 
 
-def _with_class_num(op_list, class_num):
+def _with_class_num(op_list, class_num, where):
     """Give batch ops the class count, as PaddleClas's engine does from ``Arch.class_num``
-    (it stores it as ``DataLoader.class_num``), unless an op sets its own."""
-    if not op_list or class_num is None:
+    (stored as ``DataLoader.class_num``); an op's own, different ``class_num`` is an error."""
+    if not op_list:
         return op_list
     out = []
     for entry in op_list:
         if isinstance(entry, dict) and len(entry) == 1:
             name, kwargs = next(iter(entry.items()))
-            entry = {name: dict(kwargs or {}, class_num=(kwargs or {}).get("class_num",
-                                                                            class_num))}
+            if name in BATCH_OPS_WITH_SAMPLER and (kwargs is None or isinstance(kwargs, dict)):
+                kwargs = dict(kwargs or {})
+                kwargs["class_num"] = resolve_class_num(kwargs.get("class_num"), class_num,
+                                                        f"{where}.{name}")
+                entry = {name: kwargs}
         out.append(entry)
     return out
 
@@ -87,10 +156,11 @@ def build_dataloader(dataloader_config, mode, device="cpu", seed=None):
     section = dataloader_config[mode]
     where = f"DataLoader.{mode}"
     dataset = build_dataset(section.get("dataset"), f"{where}.dataset")
+    ops_where = f"{where}.dataset.batch_transform_ops"
     batch_ops = create_operators(
         _with_class_num(section["dataset"].get("batch_transform_ops"),
-                        dataloader_config.get("class_num")),
-        BATCH_OPS_WITH_SAMPLER, f"{where}.dataset.batch_transform_ops")
+                        dataloader_config.get("class_num"), ops_where),
+        BATCH_OPS_WITH_SAMPLER, ops_where)
 
     sampler_cfg = dict(section.get("sampler") or {})
     _check_keys(sampler_cfg, SAMPLER_KEYS, f"{where}.sampler")
@@ -106,9 +176,9 @@ def build_dataloader(dataloader_config, mode, device="cpu", seed=None):
     loader_cfg = dict(section.get("loader") or {})
     _check_keys(loader_cfg, LOADER_KEYS, f"{where}.loader")
     num_workers = int(loader_cfg.get("num_workers", 0))
+    shared_memory = bool(loader_cfg.get("use_shared_memory", True))
     # ``device`` is kept for PaddleClas's signature: dygraph batches land on the current device.
-    return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=num_workers,
-                      use_shared_memory=bool(loader_cfg.get("use_shared_memory", True)),
-                      collate_fn=BatchCollator(batch_ops),
-                      worker_init_fn=_WorkerSeeder(seed) if num_workers > 0 else None,
-                      return_list=True)
+    return ClassificationDataLoader(
+        dataset, batch_sampler=batch_sampler, num_workers=num_workers,
+        use_shared_memory=shared_memory, collate_fn=BatchCollator(batch_ops),
+        worker_init_fn=_WorkerSeeder(seed) if num_workers > 0 else None, return_list=True)

@@ -22,20 +22,31 @@ def _one_hot(labels, class_num):
     return out
 
 
-def _check(class_num, alpha, name):
+def _check(class_num, alpha, prob, name):
     if class_num is None or int(class_num) <= 0:
-        raise ValueError(f"{name} needs class_num (the number of classes) to build soft "
-                         f"targets, e.g. '- {name}: {{class_num: 1000, alpha: 0.8}}'")
+        raise ValueError(f"{name} needs the number of classes to build soft targets: set "
+                         f"Arch.class_num (the engine passes it on as DataLoader.class_num) "
+                         f"or class_num in the op, e.g. '- {name}: {{class_num: 1000, "
+                         f"alpha: 0.8}}'; got class_num={class_num!r}")
     if alpha <= 0:
         raise ValueError(f"{name}.alpha must be > 0, got {alpha}")
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f"{name}.prob must be in [0, 1], got {prob}")
 
 
 class MixupOperator:
-    """Blend images and targets: x = lam * x + (1 - lam) * x[perm]."""
+    """Blend images and targets: x = lam * x + (1 - lam) * x[perm].
 
-    def __init__(self, class_num=None, alpha=1.0, prob=1.0):
-        _check(class_num, alpha, "MixupOperator")
-        self.class_num, self.alpha, self.prob = int(class_num), float(alpha), float(prob)
+    PaddleClas's keys ``class_num`` and ``alpha`` (default 1.0); ``prob`` (default 1.0, an
+    addition here) is the chance a batch is mixed when the op is used outside ``OpSampler``.
+    """
+
+    default_alpha = 1.0
+
+    def __init__(self, class_num=None, alpha=None, prob=1.0):
+        alpha = self.default_alpha if alpha is None else float(alpha)
+        _check(class_num, alpha, float(prob), type(self).__name__)
+        self.class_num, self.alpha, self.prob = int(class_num), alpha, float(prob)
 
     def mix(self, imgs, targets):
         lam = float(np.random.beta(self.alpha, self.alpha))
@@ -51,11 +62,12 @@ class MixupOperator:
 
 
 class CutmixOperator(MixupOperator):
-    """Paste a box of x[perm] into x; targets weighted by the box's actual area."""
+    """Paste a box of x[perm] into x; targets weighted by the box's actual area.
 
-    def __init__(self, class_num=None, alpha=1.0, prob=1.0):
-        _check(class_num, alpha, "CutmixOperator")
-        super().__init__(class_num, alpha, prob)
+    Keys as ``MixupOperator``; ``alpha`` defaults to 0.2 as in PaddleClas.
+    """
+
+    default_alpha = 0.2
 
     def mix(self, imgs, targets):
         lam = float(np.random.beta(self.alpha, self.alpha))
@@ -72,6 +84,15 @@ class CutmixOperator(MixupOperator):
         return imgs, lam * targets + (1.0 - lam) * targets[perm]
 
 
+def resolve_class_num(own, given, where):
+    """The op's own ``class_num`` or the one handed down (``Arch.class_num``); both set and
+    different would make targets that do not fit the model's output, so that is an error."""
+    if own is not None and given is not None and int(own) != int(given):
+        raise ValueError(f"{where}.class_num = {own} differs from Arch.class_num = {given}; "
+                         "remove the op's class_num or make them equal")
+    return own if own is not None else given
+
+
 BATCH_OPS = {"MixupOperator": MixupOperator, "CutmixOperator": CutmixOperator}
 
 
@@ -80,7 +101,9 @@ class OpSampler:
 
     ``OpSampler: {MixupOperator: {alpha: 0.8, prob: 0.5}, CutmixOperator: {alpha: 1.0,
     prob: 0.5}}`` gives the 50/50 Mixup-or-CutMix of the recipe; probabilities summing to
-    less than 1 leave the remaining batches unmixed (still one-hot targets).
+    less than 1 leave the remaining batches unmixed (still one-hot targets, where PaddleClas
+    would hand the loss hard labels). Every op needs its ``prob`` (PaddleClas silently uses 0,
+    i.e. never applies an op without one).
     """
 
     def __init__(self, class_num=None, **ops):
@@ -90,12 +113,20 @@ class OpSampler:
             raise ValueError("OpSampler needs at least one of: " + ", ".join(BATCH_OPS))
         self.ops, self.probs = [], []
         for name, kwargs in ops.items():
-            kwargs = dict(kwargs or {})
-            kwargs.setdefault("class_num", class_num)
-            self.probs.append(float(kwargs.pop("prob", 1.0 / len(ops))))
+            if not isinstance(kwargs, dict):
+                raise ValueError(f"OpSampler.{name} must be a mapping of the op's keys, e.g. "
+                                 f"'{name}: {{alpha: 0.8, prob: 0.5}}', got {kwargs!r}")
+            kwargs = dict(kwargs)
+            kwargs["class_num"] = resolve_class_num(kwargs.get("class_num"), class_num,
+                                                    f"OpSampler.{name}")
+            if "prob" not in kwargs:
+                raise ValueError(f"OpSampler.{name} needs 'prob' (the share of batches it "
+                                 f"mixes), e.g. '{name}: {{alpha: 0.8, prob: 0.5}}'")
+            self.probs.append(float(kwargs.pop("prob")))
             self.ops.append(build_op(name, kwargs, BATCH_OPS, "OpSampler"))
-        if sum(self.probs) > 1.0 + 1e-6:
-            raise ValueError(f"OpSampler probabilities sum to {sum(self.probs)} > 1")
+        if sum(self.probs) > 1.0 + 1e-6 or min(self.probs) < 0:
+            raise ValueError(f"OpSampler probabilities {self.probs} must be >= 0 and sum to "
+                             "at most 1")
         self.class_num = self.ops[0].class_num
 
     def __call__(self, imgs, labels):

@@ -1,11 +1,14 @@
 """Per-image transform ops with PaddleClas's names and keys, and ``create_operators``.
 
 The geometric and normalisation ops are the paddleclas wheel's deploy ops themselves
-(``paddleclas.deploy.python.preprocess``), so that training-time eval and deployment
-preprocess an image with the same code. Written here: ``DecodeImage`` (robust, see
-decode.py), ``TimmAutoAugment`` (randaugment.py) and ``RandomErasing`` (random_erasing.py).
+(``paddleclas.deploy.python.preprocess``) or thin subclasses of them (key checks, PaddleClas's
+``use_log_aspect``), so that training-time eval and deployment preprocess an image with the
+same code. Written here: robust decoding (decode.py), ``TimmAutoAugment`` (randaugment.py) and
+``RandomErasing`` (random_erasing.py).
 """
 import inspect
+import math
+import random
 
 import numpy as np
 from paddleclas.deploy.python import preprocess as _wheel
@@ -15,17 +18,37 @@ from .randaugment import TimmAutoAugment
 from .random_erasing import RandomErasing
 
 
-class DecodeImage:
-    """Bytes -> HWC uint8 array, RGB (``to_rgb``) or BGR, optionally CHW.
+_BACKENDS = ("cv2", "pil")
+_INTERPOLATIONS = {"cv2": ("nearest", "bilinear", "area", "bicubic", "lanczos", "random"),
+                   "pil": ("nearest", "bilinear", "bicubic", "box", "lanczos", "hamming", "random")}
 
-    Keys as PaddleClas's op; ``backend`` is accepted for config compatibility, decoding always
-    goes through PIL (EXIF, CMYK, 16-bit, alpha and truncation handled, see decode.py).
+
+def _check_resize_keys(op_name, interpolation, backend):
+    """The wheel's ``UnifiedResize`` fails obscurely (NameError, KeyError) on a bad backend or
+    interpolation name: name the key and the valid values instead."""
+    if not isinstance(backend, str) or backend.lower() not in _BACKENDS:
+        raise ValueError(f"{op_name}.backend must be one of {list(_BACKENDS)}, got {backend!r}")
+    valid = _INTERPOLATIONS[backend.lower()]
+    if interpolation is not None and (not isinstance(interpolation, str)
+                                      or interpolation.lower() not in valid):
+        raise ValueError(f"{op_name}.interpolation {interpolation!r} is not valid for backend "
+                         f"{backend!r}; valid: {list(valid)}")
+
+
+class DecodeImage(_wheel.DecodeImage):
+    """Bytes -> HWC uint8 array, RGB (``to_rgb``) or BGR, optionally CHW (``channel_first``).
+
+    PaddleClas's keys; decoding goes through PIL (decode.py) whatever ``backend`` says, so that
+    EXIF rotation, CMYK, 16-bit, alpha and truncated files are handled. For ordinary 8-bit
+    JPEG/PNG files the pixels equal the wheel's cv2 decoding (tested). ``to_np: False`` (a
+    PIL image in PaddleClas) also yields an array: every op here accepts arrays.
     """
 
     def __init__(self, to_rgb=True, to_np=True, channel_first=False, backend="cv2"):
-        if backend not in ("cv2", "pil"):
-            raise ValueError(f"DecodeImage.backend must be 'cv2' or 'pil', got {backend!r}")
-        self.to_rgb, self.channel_first = to_rgb, channel_first
+        if not isinstance(backend, str) or backend.lower() not in _BACKENDS:
+            raise ValueError(f"DecodeImage.backend must be one of {list(_BACKENDS)}, "
+                             f"got {backend!r}")
+        super().__init__(to_rgb=to_rgb, to_np=to_np, channel_first=channel_first)
 
     def __call__(self, data, source="<bytes>"):
         img = decode_image(data, source)
@@ -34,6 +57,15 @@ class DecodeImage:
         if self.channel_first:
             img = img.transpose((2, 0, 1))
         return img
+
+
+class ResizeImage(_wheel.ResizeImage):
+    """The wheel's resize (``size`` or ``resize_short``), with its keys checked up front."""
+
+    def __init__(self, size=None, resize_short=None, interpolation=None, backend="cv2",
+                 return_numpy=True):
+        _check_resize_keys("ResizeImage", interpolation, backend)
+        super().__init__(size, resize_short, interpolation, backend, return_numpy)
 
 
 class CropImage(_wheel.CropImage):
@@ -48,11 +80,42 @@ class CropImage(_wheel.CropImage):
         return super().__call__(img)
 
 
+class RandCropImage(_wheel.RandCropImage):
+    """Random resized crop: the wheel's op, plus PaddleClas's ``use_log_aspect`` key.
+
+    With ``use_log_aspect`` the aspect ratio is drawn uniformly in log space (as PaddleClas's
+    training op and torchvision's RandomResizedCrop do); otherwise the wheel's own sampling.
+    ``progress_size`` (progressive resizing, driven by PaddleClas's engine) is not supported.
+    """
+
+    def __init__(self, size, progress_size=None, scale=None, ratio=None, interpolation=None,
+                 use_log_aspect=False, backend="cv2"):
+        if progress_size is not None:
+            raise ValueError("RandCropImage.progress_size (progressive resizing) is not "
+                             "supported; remove the key")
+        _check_resize_keys("RandCropImage", interpolation, backend)
+        super().__init__(size, scale, ratio, interpolation, backend)
+        self.use_log_aspect = bool(use_log_aspect)
+
+    def __call__(self, img):
+        if not self.use_log_aspect:
+            return super().__call__(img)
+        aspect = math.exp(random.uniform(*(math.log(r) for r in self.ratio)))
+        img_h, img_w = img.shape[:2]
+        bound = min(img_w / img_h / aspect, img_h / img_w * aspect)
+        area = img_w * img_h * random.uniform(min(self.scale[0], bound),
+                                              min(self.scale[1], bound))
+        w = min(img_w, max(1, int(math.sqrt(area * aspect))))
+        h = min(img_h, max(1, int(math.sqrt(area / aspect))))
+        left, top = random.randint(0, img_w - w), random.randint(0, img_h - h)
+        return self._resize_func(img[top:top + h, left:left + w, :], self.size)
+
+
 OPS = {
     "DecodeImage": DecodeImage,
-    "ResizeImage": _wheel.ResizeImage,
+    "ResizeImage": ResizeImage,
     "CropImage": CropImage,
-    "RandCropImage": _wheel.RandCropImage,
+    "RandCropImage": RandCropImage,
     "RandFlipImage": _wheel.RandFlipImage,
     "NormalizeImage": _wheel.NormalizeImage,
     "ToCHWImage": _wheel.ToCHWImage,
@@ -61,8 +124,37 @@ OPS = {
 }
 
 
+def is_channel_first(ops):
+    """Whether ``ops`` (built by ``create_operators``) end with a CHW array; if not, the
+    dataset transposes the HWC result, as PaddleClas's ``CommonDataset`` always does."""
+    chw = False
+    for op in ops:
+        if isinstance(op, DecodeImage):
+            chw = bool(op.channel_first)
+        elif isinstance(op, _wheel.ToCHWImage):
+            chw = True
+    return chw
+
+
 def op_keywords(cls):
     return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+
+def check_keywords(name, kwargs, cls, where):
+    """Unknown or missing keys of ``cls(**kwargs)`` -> ValueError naming them and the valid
+    ones (instead of a bare TypeError)."""
+    params = inspect.signature(cls.__init__).parameters
+    valid = op_keywords(cls)
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(valid))
+        if unknown:
+            raise ValueError(f"{where}: {name} got unknown key(s) {unknown}; valid keys: "
+                             f"{', '.join(valid) or '(none)'}")
+    missing = [k for k, p in params.items() if k != "self" and p.default is p.empty
+               and p.kind is p.POSITIONAL_OR_KEYWORD and k not in kwargs]
+    if missing:
+        raise ValueError(f"{where}: {name} needs key(s) {missing}; valid keys: "
+                         f"{', '.join(valid)}")
 
 
 def build_op(name, kwargs, registry, where="transform_ops"):
@@ -70,14 +162,11 @@ def build_op(name, kwargs, registry, where="transform_ops"):
     if name not in registry:
         raise ValueError(f"Unknown op {name!r} in {where}; valid ops: {', '.join(registry)}")
     cls = registry[name]
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise ValueError(f"{where}: the keys of op {name} must be a mapping such as "
+                         f"'- {name}: {{key: value}}', got {kwargs!r}")
     kwargs = {} if kwargs is None else dict(kwargs)
-    valid = op_keywords(cls)
-    params = inspect.signature(cls.__init__).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(set(kwargs) - set(valid))
-        if unknown:
-            raise ValueError(f"{where}: op {name} got unknown key(s) {unknown}; valid keys: "
-                             f"{', '.join(valid) or '(none)'}")
+    check_keywords(f"op {name}", kwargs, cls, where)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, AssertionError) as exc:

@@ -1,0 +1,158 @@
+"""Bad input: broken label lists, labels out of range, missing/corrupt files, odd image modes."""
+import logging
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from data_helpers import EVAL_OPS, encode, loader_config, make_dataset, write_list
+from ppcls_ext.engine.data import (CorruptImageError, ImageFolderDataset, ImageNetDataset,
+                                   build_dataloader, decode_image)
+
+
+def test_unparsable_line_names_file_line_and_format(tmp_path):
+    root = str(tmp_path)
+    make_dataset(root, n=4)
+    with open(os.path.join(root, "list.txt"), "a") as f:
+        f.write("\nimg/0.jpg notalabel\n")
+    with pytest.raises(ValueError, match=r"list.txt:6: cannot parse 'img/0.jpg notalabel'; "
+                                         r"expected 'relative/path.jpg <int label>'"):
+        ImageNetDataset(root, os.path.join(root, "list.txt"))
+    write_list(root, ["img/0.jpg"])
+    with pytest.raises(ValueError, match=r"list.txt:1: cannot parse"):
+        ImageNetDataset(root, os.path.join(root, "list.txt"))
+    write_list(root, ["img/0.jpg,1", "img/1.jpg,0"])  # a custom delimiter
+    assert ImageNetDataset(root, os.path.join(root, "list.txt"), delimiter=",").labels == [1, 0]
+    write_list(root, ["img/0.jpg 10", "img/1.jpg 30", "img/2.jpg 10"])
+    assert ImageNetDataset(root, os.path.join(root, "list.txt"), relabel=True).labels == [0, 1, 0]
+    write_list(root, [])
+    with pytest.raises(ValueError, match="lists no images"):
+        ImageNetDataset(root, os.path.join(root, "list.txt"))
+
+
+def test_missing_paths_name_the_key_and_path(tmp_path):
+    root = str(tmp_path)
+    make_dataset(root, n=4)
+    write_list(root, ["img/0.jpg 0", "img/missing.jpg 1"])
+    with pytest.raises(FileNotFoundError, match=r"list.txt:2: .*missing.jpg"):
+        ImageNetDataset(root, os.path.join(root, "list.txt"))
+    with pytest.raises(FileNotFoundError, match="cls_label_path .*nope.txt"):
+        ImageNetDataset(root, os.path.join(root, "nope.txt"))
+    with pytest.raises(FileNotFoundError, match="image_root .*nope"):
+        ImageNetDataset(os.path.join(root, "nope"), os.path.join(root, "list.txt"))
+
+
+def test_label_out_of_range_names_line_and_range(tmp_path):
+    root = str(tmp_path)
+    make_dataset(root, n=4)
+    write_list(root, ["img/0.jpg 0", "img/1.jpg 7", "img/2.jpg -1"])
+    ds = ImageNetDataset(root, os.path.join(root, "list.txt"))
+    assert ds.class_num_seen == 8
+    with pytest.raises(ValueError, match=r"list.txt:2: label 7 is outside \[0, 3\)"):
+        ds.check_labels(3)
+    with pytest.raises(ValueError, match=r"list.txt:3: label -1 is outside \[0, 8\)"):
+        ds.check_labels(8)
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def _break(root, names, data=b"\xff\xd8 broken"):
+    for name in names:
+        with open(os.path.join(root, "img", name), "wb") as f:
+            f.write(data)
+
+
+def test_corrupt_and_truncated_images_are_skipped_once_and_counted(tmp_path):
+    root = str(tmp_path)
+    make_dataset(root, n=4, size=(64, 48))
+    whole = open(os.path.join(root, "img", "2.jpg"), "rb").read()
+    _break(root, ["1.jpg"])
+    _break(root, ["2.jpg"], whole[: len(whole) // 2])  # truncated JPEG: cv2 would grey-fill
+    ds = ImageNetDataset(root, os.path.join(root, "list.txt"), EVAL_OPS)
+    records = _Records()
+    logging.getLogger("ppcls").addHandler(records)
+    try:
+        samples = [ds[i] for i in range(4)] + [ds[1], ds[2]]
+    finally:
+        logging.getLogger("ppcls").removeHandler(records)
+    assert all(s[0].shape == (3, 32, 32) for s in samples)
+    assert [int(s[1]) for s in samples[:4]] == [0, 0, 0, 0]  # 1, 2 -> the next good one: 3
+    assert ds.skipped == [os.path.join(root, "img", n) for n in ("1.jpg", "2.jpg")]
+    assert [sum(n in m for m in records.messages) for n in ("1.jpg", "2.jpg")] == [1, 1]
+
+
+def test_all_images_corrupt_is_a_clear_error_not_a_loop(tmp_path):
+    root = str(tmp_path)
+    make_dataset(root, n=4)
+    _break(root, [f"{i}.jpg" for i in range(4)], b"garbage")
+    ds = ImageNetDataset(root, os.path.join(root, "list.txt"), EVAL_OPS)
+    with pytest.raises(RuntimeError, match="none of the 4 images could be decoded"):
+        ds[0]
+
+
+def test_corrupt_images_in_worker_processes(tmp_path):
+    root = str(tmp_path)
+    make_dataset(root, n=8)
+    _break(root, ["3.jpg", "6.jpg"])
+    cfg = loader_config(root, EVAL_OPS, batch_size=4, workers=2)
+    batches = list(build_dataloader(cfg, "Train"))
+    assert [b[0].shape for b in batches] == [[4, 3, 32, 32]] * 2
+
+
+def test_decodable_oddities_become_rgb():
+    gray = decode_image(encode(Image.new("L", (5, 4), 100)))
+    assert gray.shape == (4, 5, 3) and gray.dtype == np.uint8 and (gray == 100).all()
+    bilevel = decode_image(encode(Image.new("1", (3, 3), 1)))
+    assert (bilevel == 255).all()
+    rgba = decode_image(encode(Image.new("RGBA", (3, 3), (10, 20, 30, 0))))
+    assert (rgba == 255).all()  # fully transparent -> white background
+    opaque = decode_image(encode(Image.new("RGBA", (3, 3), (10, 20, 30, 255))))
+    assert (opaque == [10, 20, 30]).all()
+    la = decode_image(encode(Image.new("LA", (2, 2), (50, 255))))
+    assert (la == 50).all()
+    palette = Image.new("P", (2, 2), 1)
+    palette.putpalette([0, 0, 0, 200, 100, 50] + [0] * 762)
+    assert (decode_image(encode(palette)) == [200, 100, 50]).all()
+    cmyk = decode_image(encode(Image.new("CMYK", (4, 4), (0, 255, 255, 0)), "JPEG"))
+    assert cmyk.shape == (4, 4, 3) and cmyk[..., 0].mean() > 200 and cmyk[..., 1].mean() < 60
+    deep = np.array([[0, 32768], [65535, 65535]], np.uint16)
+    out = decode_image(encode(Image.fromarray(deep)))
+    assert out[0, 0, 0] == 0 and out[0, 1, 0] == 128 and (out[1] == 255).all()
+
+
+def test_exif_rotated_jpeg_is_upright():
+    arr = np.zeros((30, 60, 3), np.uint8)
+    arr[:, :30] = 255  # stored: left half white
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = 6  # display rotated 90 degrees clockwise
+    out = decode_image(encode(img, "JPEG", exif=exif, quality=95))
+    assert out.shape == (60, 30, 3)  # portrait as displayed
+    assert out[:25].mean() > 230 and out[35:].mean() < 25  # the white half is now on top
+
+
+def test_decode_rejects_garbage_with_the_source_name():
+    with pytest.raises(CorruptImageError, match="x.png: not an image file"):
+        decode_image(b"not an image at all", "x.png")
+    with pytest.raises(CorruptImageError, match="empty file"):
+        decode_image(b"")
+
+
+def test_image_folder_dataset(tmp_path):
+    for cls in ("cat", "dog"):
+        os.makedirs(tmp_path / cls)
+        Image.new("RGB", (8, 8)).save(tmp_path / cls / "a.png")
+    (tmp_path / "dog" / "notes.txt").write_text("not an image")
+    ds = ImageFolderDataset(str(tmp_path), EVAL_OPS)
+    assert ds.classes == ["cat", "dog"] and ds.labels == [0, 1] and len(ds) == 2
+    assert ds[1][0].shape == (3, 32, 32)
+    with pytest.raises(ValueError, match="no images"):
+        ImageFolderDataset(str(tmp_path / "cat"))
