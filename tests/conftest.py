@@ -40,7 +40,7 @@ class _Records(logging.Handler):
 
 @pytest.fixture
 def ppcls_warnings():
-    """Warnings logged on PaddleClas's "ppcls" logger. Its init_logger() turns propagation
+    """Warnings and errors logged on PaddleClas's "ppcls" logger. Its init_logger() turns propagation
     off, so caplog misses them: listen on the logger itself."""
     records = _Records()
     logging.getLogger("ppcls").addHandler(records)
