@@ -9,7 +9,6 @@ import math
 import os
 import time
 
-import numpy as np
 import paddle
 
 from .checkpoint import save_checkpoint
