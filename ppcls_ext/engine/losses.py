@@ -9,7 +9,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .data.transforms.ops import build_op
+from ..factory import build_op, split_entry
 
 
 class CELoss(nn.Layer):
@@ -50,9 +50,7 @@ class CombinedLoss(nn.Layer):
             raise ValueError(f"{where} must be a non-empty list like '- CELoss: {{weight: 1.0}}'")
         self.losses, self.weights = [], []
         for entry in loss_list:
-            if not isinstance(entry, dict) or len(entry) != 1:
-                raise ValueError(f"{where}: each loss must be a one-key mapping, got {entry!r}")
-            name, kwargs = next(iter(entry.items()))
+            name, kwargs = split_entry(entry, where, "loss")
             kwargs = dict(kwargs or {})
             if "weight" not in kwargs:
                 raise ValueError(f"{where}.{name}: 'weight' is required (PaddleClas schema)")

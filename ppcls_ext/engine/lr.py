@@ -7,7 +7,7 @@ built from Paddle's own schedulers: ``LinearWarmup`` around ``CosineAnnealingDec
 """
 from paddle.optimizer import lr as plr
 
-from .data.transforms.ops import build_op
+from ..factory import build_op
 
 
 def _warmup(schedule, base_lr, warmup_epoch, warmup_start_lr, step_each_epoch):

@@ -7,7 +7,7 @@ over ranks with ``paddle.distributed.all_reduce``.
 import paddle
 import paddle.distributed as dist
 
-from .data.transforms.ops import build_op
+from ..factory import build_op, split_entry
 
 
 class TopkAcc:
@@ -49,8 +49,6 @@ def build_metrics(metric_list, where="Metric.Eval"):
         return []
     out = []
     for entry in metric_list:
-        if not isinstance(entry, dict) or len(entry) != 1:
-            raise ValueError(f"{where}: each metric must be a one-key mapping, got {entry!r}")
-        name, kwargs = next(iter(entry.items()))
+        name, kwargs = split_entry(entry, where, "metric")
         out.append(build_op(name, kwargs, METRICS, where))
     return out

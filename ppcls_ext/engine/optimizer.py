@@ -9,7 +9,7 @@ Keys as PaddleClas's: AdamW ``beta1``, ``beta2``, ``epsilon``, ``weight_decay``,
 """
 import paddle
 
-from .data.transforms.ops import build_op
+from ..factory import build_op
 from .lr import build_lr
 
 

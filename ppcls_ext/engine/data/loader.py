@@ -16,7 +16,8 @@ from paddle.io import BatchSampler, DataLoader, DistributedBatchSampler, get_wor
 
 from .dataset import DATASETS
 from .transforms.batch_ops import BATCH_OPS_WITH_SAMPLER, resolve_class_num
-from .transforms.ops import check_keywords, create_operators
+from ...factory import check_keywords
+from .transforms.ops import create_operators
 
 SAMPLER_KEYS = {"name", "batch_size", "shuffle", "drop_last"}
 LOADER_KEYS = {"num_workers", "use_shared_memory"}

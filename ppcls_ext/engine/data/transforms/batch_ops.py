@@ -10,6 +10,8 @@ import random
 
 import numpy as np
 
+from ....factory import build_op
+
 
 def _one_hot(labels, class_num):
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
@@ -107,8 +109,6 @@ class OpSampler:
     """
 
     def __init__(self, class_num=None, **ops):
-        from .ops import build_op  # local: ops.py imports this module's siblings
-
         if not ops:
             raise ValueError("OpSampler needs at least one of: " + ", ".join(BATCH_OPS))
         self.ops, self.probs = [], []

@@ -6,13 +6,13 @@ The geometric and normalisation ops are the paddleclas wheel's deploy ops themse
 same code. Written here: robust decoding (decode.py), ``TimmAutoAugment`` (randaugment.py) and
 ``RandomErasing`` (random_erasing.py).
 """
-import inspect
 import math
 import random
 
 import numpy as np
 from paddleclas.deploy.python import preprocess as _wheel
 
+from ....factory import build_op, split_entry
 from ..decode import decode_image
 from .randaugment import TimmAutoAugment
 from .random_erasing import RandomErasing
@@ -136,48 +136,7 @@ def is_channel_first(ops):
     return chw
 
 
-def op_keywords(cls):
-    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-
-def check_keywords(name, kwargs, cls, where):
-    """Unknown or missing keys of ``cls(**kwargs)`` -> ValueError naming them and the valid
-    ones (instead of a bare TypeError)."""
-    params = inspect.signature(cls.__init__).parameters
-    valid = op_keywords(cls)
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(set(kwargs) - set(valid))
-        if unknown:
-            raise ValueError(f"{where}: {name} got unknown key(s) {unknown}; valid keys: "
-                             f"{', '.join(valid) or '(none)'}")
-    missing = [k for k, p in params.items() if k != "self" and p.default is p.empty
-               and p.kind is p.POSITIONAL_OR_KEYWORD and k not in kwargs]
-    if missing:
-        raise ValueError(f"{where}: {name} needs key(s) {missing}; valid keys: "
-                         f"{', '.join(valid)}")
-
-
-def build_op(name, kwargs, registry, where="transform_ops"):
-    """Instantiate ``registry[name](**kwargs)`` with errors that name the op and its keys."""
-    if name not in registry:
-        raise ValueError(f"Unknown op {name!r} in {where}; valid ops: {', '.join(registry)}")
-    cls = registry[name]
-    if kwargs is not None and not isinstance(kwargs, dict):
-        raise ValueError(f"{where}: the keys of op {name} must be a mapping such as "
-                         f"'- {name}: {{key: value}}', got {kwargs!r}")
-    kwargs = {} if kwargs is None else dict(kwargs)
-    check_keywords(f"op {name}", kwargs, cls, where)
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError, AssertionError) as exc:
-        raise ValueError(f"{where}: op {name} rejected {kwargs}: {exc}") from exc
-
-
-def _split(entry, where):
-    if not isinstance(entry, dict) or len(entry) != 1:
-        raise ValueError(f"{where}: each op must be a one-key mapping like "
-                         f"'- ResizeImage: {{resize_short: 256}}', got {entry!r}")
-    return next(iter(entry.items()))
+_OP_EXAMPLE = "- ResizeImage: {resize_short: 256}"
 
 
 def create_operators(op_list, registry=None, where="transform_ops"):
@@ -187,4 +146,5 @@ def create_operators(op_list, registry=None, where="transform_ops"):
         return []
     if not isinstance(op_list, (list, tuple)):
         raise ValueError(f"{where} must be a list of ops, got {type(op_list).__name__}")
-    return [build_op(*_split(entry, where), registry, where) for entry in op_list]
+    return [build_op(*split_entry(entry, where, "op", _OP_EXAMPLE), registry, where)
+            for entry in op_list]
