@@ -74,6 +74,8 @@ def test_backend_parity_and_same_top1_on_digits(exported, digits):
         "onednn": _predictor(exported["dir"], digits, enable_mkldnn=True),
         "plain": _predictor(exported["dir"], digits, enable_mkldnn=False),
         "onnxruntime": _predictor(exported["dir"], digits, backend="onnxruntime"),
+        "onnxruntime-plain-layout": _predictor(exported["dir"], digits, backend="onnxruntime",
+                                               ort_blocked_elementwise=False),
     }
     paths = list_inputs(os.path.join(digits, "images", "val"))
     batch = np.stack([predictors["onednn"].preprocess(p) for p in paths]).astype(np.float32)
@@ -87,6 +89,43 @@ def test_backend_parity_and_same_top1_on_digits(exported, digits):
         top1[name] = out.argmax(1)
     for name, pred in top1.items():
         np.testing.assert_array_equal(pred, top1["dygraph"], err_msg=name)
+
+
+def _gelus_between_reorders(model):
+    producer = {out: node for node in model.graph.node for out in node.output}
+    users = {}
+    for node in model.graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node.op_type)
+    return sum(1 for n in model.graph.node if n.op_type == "Gelu"
+               and producer[n.input[0]].op_type == "ReorderOutput"
+               and "ReorderInput" in users.get(n.output[0], []))
+
+
+def test_ort_layout_pass_keeps_gelus_blocked_with_identical_outputs(exported, tmp_path):
+    import onnx
+    import onnxruntime as ort
+    from ort_layout import blocked_elementwise
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    reference = ort.InferenceSession(os.path.join(exported["dir"], "inference.onnx"), options,
+                                     providers=["CPUExecutionProvider"])
+    model = onnx.load(str(tmp_path / "opt.onnx"))
+    before, nodes = _gelus_between_reorders(model), len(model.graph.node)
+    moved = blocked_elementwise(model)
+    assert before >= 20 and moved >= before and _gelus_between_reorders(model) == 0
+    assert len(model.graph.node) <= nodes - before  # at least one reorder fewer per GELU
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    rewritten = ort.InferenceSession(model.SerializeToString(), options,
+                                     providers=["CPUExecutionProvider"])
+    x = np.random.RandomState(0).randn(3, 3, 32, 32).astype(np.float32)
+    name = reference.get_inputs()[0].name
+    np.testing.assert_array_equal(rewritten.run(None, {name: x})[0],
+                                  reference.run(None, {name: x})[0])
 
 
 def test_ema_weights_are_exported_when_present(exported, digits, tmp_path):

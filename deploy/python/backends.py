@@ -96,7 +96,12 @@ class OnnxRuntimeBackend:
         providers = ["CPUExecutionProvider"]
         if g.get("use_gpu", False):
             providers.insert(0, "CUDAExecutionProvider")
-        self.session = ort.InferenceSession(path, sess_options=options, providers=providers)
+        if g.get("ort_blocked_elementwise", True):
+            from ort_layout import create_session
+
+            self.session = create_session(path, options, providers)
+        else:
+            self.session = ort.InferenceSession(path, sess_options=options, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
         self.input_shape = [d if isinstance(d, int) and d > 0 else None
                             for d in self.session.get_inputs()[0].shape]
