@@ -5,9 +5,9 @@
 Every model is exported the same way (random weights, 224x224, softmax head, dynamic batch)
 and timed in this one run at batch 1 and 8 on both backends, each (model, backend) in a
 process of its own, in interleaved rounds: ratios to ResNet50 are taken per round, then
-their median (this shared machine drifts by up to 2x between minutes). The fp32 matmul peak (a large GEMM through Paddle Inference with
-oneDNN, same thread count) is measured in the same run, so that achieved GMAC/s can be read
-against it. Writes benchmarks/results/inference_latency.{json,md,png}.
+their median (this shared machine drifts by up to 2x between minutes). The fp32 matmul
+peak (a large GEMM through Paddle Inference with oneDNN, same thread count) is measured in
+the same run, so that achieved GMAC/s can be read against it. Writes benchmarks/results/inference_latency.{json,md,png}.
 """
 import argparse
 import json
@@ -66,19 +66,18 @@ def matmul_peak_gflops(threads, n=2048, repeats=20):
 
 
 def export_model(name, out_dir):
+    """Random weights, exported through the project's own export path (softmax, dynamic
+    batch, 224x224) and converted to ONNX; returns the model's MACs."""
     import paddle
 
     import ppcls_ext  # noqa: F401  registers E-ConvNeXt
-    from ppcls_ext.export import ExportModel, to_onnx
+    from ppcls_ext.export import save_inference_model, to_onnx
 
     model = ppcls_ext.build_model({"Arch": {"name": name, "class_num": 1000},
                                    "Global": {"device": "cpu"}})
     model.eval()
     macs = paddle.flops(model, [1, 3, 224, 224], print_detail=False)
-    static = paddle.jit.to_static(
-        ExportModel(model), input_spec=[paddle.static.InputSpec([None, 3, 224, 224], "float32",
-                                                                 "x")], full_graph=True)
-    paddle.jit.save(static, os.path.join(out_dir, "inference"))
+    save_inference_model(model, out_dir, [3, 224, 224])
     to_onnx(out_dir)
     return macs
 

@@ -80,7 +80,18 @@ def _record_input_shape(yml, image_shape):
     os.replace(yml + ".tmp", yml)
 
 
-def export(config, model_transform=None):
+def save_inference_model(model, save_dir, image_shape, add_softmax=True):
+    """``save_dir/inference.json`` + ``.pdiparams``: ``model`` in eval mode (plus PaddleClas's
+    optional softmax), input ``x`` of shape ``[N, *image_shape]`` with a dynamic batch."""
+    wrapped = ExportModel(model, add_softmax)
+    wrapped.eval()
+    static = paddle.jit.to_static(
+        wrapped, input_spec=[paddle.static.InputSpec([None] + list(image_shape), "float32",
+                                                     "x")], full_graph=True)
+    paddle.jit.save(static, os.path.join(save_dir, "inference"))
+
+
+def export(config):
     """Write the inference model; returns the save directory."""
     ppcls_module("utils.logger").init_logger()  # dump_infer_config logs through it
     g = config["Global"]
@@ -93,17 +104,9 @@ def export(config, model_transform=None):
         load_export_weights(model, g["pretrained_model"])
     else:
         logger.warning("Global.pretrained_model is not set: exporting random weights")
-    model.eval()
-    if model_transform is not None:
-        model = model_transform(model)
-    wrapped = ExportModel(model, bool(g.get("infer_add_softmax", True)))
-    wrapped.eval()
     dump_cfg = _infer_config_for_dump(config)  # fail before writing anything
     os.makedirs(save_dir, exist_ok=True)
-    static = paddle.jit.to_static(
-        wrapped, input_spec=[paddle.static.InputSpec([None] + image_shape, "float32", "x")],
-        full_graph=True)
-    paddle.jit.save(static, os.path.join(save_dir, "inference"))
+    save_inference_model(model, save_dir, image_shape, bool(g.get("infer_add_softmax", True)))
     yml = os.path.join(save_dir, "inference.yml")
     ppcls_module("utils.config").dump_infer_config(dump_cfg, yml)
     _record_input_shape(yml, image_shape)

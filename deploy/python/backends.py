@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from ort_layout import create_session
+
 
 class BackendError(RuntimeError):
     pass
@@ -96,12 +98,8 @@ class OnnxRuntimeBackend:
         providers = ["CPUExecutionProvider"]
         if g.get("use_gpu", False):
             providers.insert(0, "CUDAExecutionProvider")
-        if g.get("ort_blocked_elementwise", True):
-            from ort_layout import create_session
-
-            self.session = create_session(path, options, providers)
-        else:
-            self.session = ort.InferenceSession(path, sess_options=options, providers=providers)
+        self.session = create_session(path, options, providers,
+                                      blocked=bool(g.get("ort_blocked_elementwise", True)))
         self.input_name = self.session.get_inputs()[0].name
         self.input_shape = [d if isinstance(d, int) and d > 0 else None
                             for d in self.session.get_inputs()[0].shape]

@@ -99,14 +99,15 @@ def _topological(nodes, graph):
     return ordered
 
 
-def create_session(path, options, providers):
-    """An ``InferenceSession`` on ``path``; on CPU at ``ORT_ENABLE_ALL``, built from ORT's own
-    optimized graph after ``blocked_elementwise``."""
+def create_session(path, options, providers, blocked=True):
+    """An ``InferenceSession`` on ``path``; with ``blocked``, on CPU at ``ORT_ENABLE_ALL``,
+    built from ORT's own optimized graph after ``blocked_elementwise``."""
     import onnx
     import onnxruntime as ort
 
     level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if providers != ["CPUExecutionProvider"] or options.graph_optimization_level != level:
+    if (not blocked or providers != ["CPUExecutionProvider"]
+            or options.graph_optimization_level != level):
         return ort.InferenceSession(path, sess_options=options, providers=providers)
     with tempfile.TemporaryDirectory() as tmp:
         optimized = os.path.join(tmp, "optimized.onnx")

@@ -24,9 +24,9 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from backends import check_input, create_backend  # noqa: E402
-from ppcls_ext.engine.data.decode import CorruptImageError, decode_image  # noqa: E402
+from ppcls_ext.engine.data.decode import decode_image  # noqa: E402
 from ppcls_ext.engine.data.transforms.ops import create_operators  # noqa: E402
-from ppcls_ext.engine.infer import build_postprocess  # noqa: E402
+from ppcls_ext.engine.infer import build_postprocess, iter_batches  # noqa: E402
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -92,17 +92,13 @@ class ClsPredictor:
 
     def predict(self, paths):
         """Returns (results, bad): top-k dicts for readable images, and unreadable paths."""
-        results, bad, batch, names = [], [], [], []
-        for i, path in enumerate(paths):
-            try:
-                batch.append(self.preprocess(path))
-                names.append(path)
-            except (CorruptImageError, OSError) as exc:
-                bad.append({"file_name": path, "error": str(exc)})
-            if batch and (len(batch) == self.batch_size or i == len(paths) - 1):
-                out = self.predict_batch(np.stack(batch).astype(np.float32))
-                results.extend(self.postprocess(out, names))
-                batch, names = [], []
+        results, bad = [], []
+
+        def skip(path, exc):
+            bad.append({"file_name": path, "error": str(exc)})
+
+        for batch, names in iter_batches(paths, self.preprocess, self.batch_size, skip):
+            results.extend(self.postprocess(self.predict_batch(batch), names))
         return results, bad
 
     def benchmark(self, batch_sizes=(1, 8), warmup=10, repeats=50):

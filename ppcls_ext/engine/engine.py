@@ -23,6 +23,7 @@ from .optimizer import build_optimizer
 from .recorder import Recorder, logger
 from . import loops
 
+
 def _seed(seed):
     if seed is None or seed is False:
         return

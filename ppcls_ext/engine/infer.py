@@ -43,6 +43,25 @@ def build_postprocess(post_cfg):
     return Topk(**cfg)
 
 
+def iter_batches(paths, load, batch_size, on_error):
+    """``(float32 batch, its paths)`` of up to ``batch_size`` images ``load(path)`` can read;
+    an image it cannot decode goes to ``on_error(path, exc)`` and is left out. Shared by
+    ``run_inference`` and deploy/python/predict_cls.py."""
+    batch, names = [], []
+    for path in paths:
+        try:
+            batch.append(load(path))
+        except (CorruptImageError, OSError) as exc:
+            on_error(path, exc)
+            continue
+        names.append(path)
+        if len(batch) == batch_size:
+            yield np.stack(batch).astype(np.float32), names
+            batch, names = [], []
+    if batch:
+        yield np.stack(batch).astype(np.float32), names
+
+
 def _preprocess(ops, path):
     with open(path, "rb") as f:
         img = f.read()
@@ -60,20 +79,16 @@ def run_inference(config, model):
     batch_size = int(infer_cfg.get("batch_size", 1))
     model.eval()
     results, bad = [], []
-    batch, names = [], []
-    for i, path in enumerate(paths):
-        try:
-            batch.append(_preprocess(ops, path))
-            names.append(path)
-        except (CorruptImageError, OSError) as exc:
-            bad.append(path)
-            logger.warning(f"skipped: {exc}")
-        if batch and (len(batch) == batch_size or i == len(paths) - 1):
-            logits = model(paddle.to_tensor(np.stack(batch).astype("float32")))
-            for result in post(F.softmax(logits, axis=-1).numpy(), names):
-                logger.info(result)
-                results.append(result)
-            batch, names = [], []
+
+    def skip(path, exc):
+        bad.append(path)
+        logger.warning(f"skipped: {exc}")
+
+    for batch, names in iter_batches(paths, lambda p: _preprocess(ops, p), batch_size, skip):
+        logits = model(paddle.to_tensor(batch))
+        for result in post(F.softmax(logits, axis=-1).numpy(), names):
+            logger.info(result)
+            results.append(result)
     if bad:
         logger.warning(f"{len(bad)} of {len(paths)} images could not be read: {bad}")
     return results
