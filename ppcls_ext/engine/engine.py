@@ -68,10 +68,11 @@ class Engine:
         if self.update_freq < 1:
             raise ValueError(f"Global.update_freq must be >= 1, got {self.update_freq}")
         self.optimizer = self.lr_scheduler = None
+        self.step_each_epoch = 0
         if mode == "train":
-            steps = max(1, len(self.train_loader) // self.update_freq)
+            self.step_each_epoch = max(1, len(self.train_loader) // self.update_freq)
             self.optimizer, self.lr_scheduler = build_optimizer(
-                config.get("Optimizer"), self.epochs, steps, self.model)
+                config.get("Optimizer"), self.epochs, self.step_each_epoch, self.model)
         self._setup_amp(config.get("AMP"))
         self.ema = self._build_ema(config.get("EMA")) if mode == "train" else None
         self.states = dict(epoch=0, global_step=0, best_metric=0.0, best_epoch=0)

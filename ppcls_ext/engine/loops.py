@@ -26,7 +26,8 @@ def _current_lr(engine):
 def _save(engine, prefix, epoch):
     if not engine.is_main:
         return
-    states = dict(engine.states, epoch=epoch, lr_scheduler=engine.lr_scheduler.state_dict())
+    states = dict(engine.states, epoch=epoch, lr_scheduler=engine.lr_scheduler.state_dict(),
+                  step_each_epoch=engine.step_each_epoch)
     save_checkpoint(engine.output_dir, prefix, engine.base_model, engine.optimizer,
                     engine.ema, states)
 
@@ -53,6 +54,22 @@ def _check_finite(engine, loss, epoch, it):
             f"loss became {float(loss)} at epoch {epoch}, iteration {it} (lr "
             f"{_current_lr(engine):.3g}); training stopped and {kept}. Lower "
             "Optimizer.lr.learning_rate, add warm-up or Optimizer.clip_norm, or check the data.")
+
+
+def _place_schedule(engine, epochs_done):
+    """Put the LR schedule (warm-up included) at ``epochs_done x`` the current steps per
+    epoch. The saved scheduler state counts steps of the run that wrote it: resumed on
+    another number of GPUs or batch size, its step count would meet a warm-up and cosine
+    length rebuilt for the new steps per epoch, and Paddle's periodic cosine climbs back
+    up past its end. Paddle's schedulers take an absolute step in ``step(epoch)`` and
+    compute the LR in closed form there."""
+    engine.states.pop("lr_scheduler", None)
+    saved = engine.states.pop("step_each_epoch", None)
+    if saved and int(saved) != engine.step_each_epoch:
+        logger.info(f"Resuming with {engine.step_each_epoch} steps per epoch (the checkpoint "
+                    f"had {saved}): LR schedule placed at epoch {epochs_done}")
+    if epochs_done > 0:
+        engine.lr_scheduler.step(epochs_done * engine.step_each_epoch)
 
 
 def train_epoch(engine, epoch):
@@ -97,8 +114,7 @@ def train(engine):
     eval_interval = int(g.get("eval_interval", 1))
     start_eval = int(g.get("start_eval_epoch", 0))
     start = int(engine.states["epoch"]) + 1
-    if engine.states.get("lr_scheduler"):
-        engine.lr_scheduler.set_state_dict(engine.states.pop("lr_scheduler"))
+    _place_schedule(engine, start - 1)
     for epoch in range(start, engine.epochs + 1):
         train_avg = train_epoch(engine, epoch)
         engine.states["epoch"] = epoch
