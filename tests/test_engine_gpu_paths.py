@@ -13,6 +13,7 @@ import pytest
 
 from engine_helpers import QUICK_START, load, make_split, tiny_overrides
 from ppcls_ext.engine import Engine
+from ppcls_ext.engine import engine as engine_module
 from ppcls_ext.engine import loops
 
 
@@ -62,3 +63,135 @@ def test_resume_with_other_steps_per_epoch_keeps_the_schedule(data, tmp_path):
     assert lrs[-1] == pytest.approx(1e-5, rel=1e-6)
     assert lrs[0] == pytest.approx(cosine(1), rel=1e-6)
     assert paddle.load(latest + ".pdstates")["step_each_epoch"] == 3
+
+
+def _params(layer):
+    return {k: v.numpy().copy() for k, v in layer.state_dict().items()}
+
+
+def _max_diff(a, b):
+    return max(float(abs(a[k].astype("float64") - b[k].astype("float64")).max()) for k in a)
+
+
+@pytest.fixture
+def pretrained(data, tmp_path):
+    """Weights unlike the engine's seeded init, as a fine-tune's Global.pretrained_model."""
+    with paddle.utils.unique_name.guard():
+        engine = _engine(data, str(tmp_path / "pre"), epochs=2)
+    weights = {k: v * 1.5 + 0.01 for k, v in _params(engine.model).items()}
+    path = str(tmp_path / "pre.pdparams")
+    paddle.save({k: paddle.to_tensor(v) for k, v in weights.items()}, path)
+    return path, weights
+
+
+def test_ema_starts_from_the_pretrained_weights(data, tmp_path, pretrained):
+    """Defect 2: the EMA copied the model before Global.pretrained_model was loaded, so a
+    fine-tune's EMA started from the random init (max |EMA - pretrained| 0.51 before)."""
+    path, weights = pretrained
+    engine = _engine(data, str(tmp_path / "out"), extra=[
+        f"Global.pretrained_model={path}", "EMA.decay=0.9999"])
+    assert _max_diff(_params(engine.model), weights) == 0.0
+    assert _max_diff(_params(engine.ema.module), weights) == 0.0
+
+
+class FakeGPUAmp:
+    """``paddle.amp`` as a GPU build behaves, on CPU (where decorate/auto_cast are no-ops).
+
+    ``decorate`` does what Paddle 3.3.1's ``amp_decorate`` does to the objects handed to it:
+    with ``save_dtype`` it registers Paddle's own ``StateDictHook`` (``state_dict()`` then
+    returns cast copies), at O2 it can cast the parameters to float16 (``cast_params``: only
+    for tests that do not run the model, CPU kernels lack fp16), and it returns the model
+    alone when no optimizer is given. ``auto_cast`` records its arguments.
+    """
+
+    def __init__(self, monkeypatch, cast_params=False):
+        from paddle.amp.auto_cast import StateDictHook
+
+        self.decorate_calls, self.autocast_calls = [], []
+        self.cast_params = cast_params
+        self._hook = StateDictHook
+        real_autocast = paddle.amp.auto_cast
+
+        def auto_cast(**kwargs):
+            self.autocast_calls.append(kwargs)
+            return real_autocast(enable=False)
+
+        monkeypatch.setattr(paddle.amp, "decorate", self.decorate)
+        monkeypatch.setattr(paddle.amp, "auto_cast", auto_cast)
+        # the engine believes it runs on a GPU; tensors stay on the CPU
+        monkeypatch.setattr(engine_module, "select_device", lambda name: "gpu")
+
+    def decorate(self, models, optimizers=None, level="O1", dtype="float16",
+                 master_weight=None, save_dtype=None, **kwargs):
+        self.decorate_calls.append(dict(level=level, optimizers=optimizers is not None,
+                                        save_dtype=save_dtype))
+        if level == "O2":
+            for layer in models.sublayers(include_self=True):
+                if self.cast_params and not isinstance(layer, NORMS):
+                    layer._to_impl(dtype="float16", include_sublayers=False, floating_only=True)
+                if save_dtype:
+                    layer.register_state_dict_hook(self._hook(save_dtype))
+        return models if optimizers is None else (models, optimizers)
+
+
+NORMS = (paddle.nn.BatchNorm2D, paddle.nn.LayerNorm, paddle.nn.BatchNorm1D)
+AMP_O2 = ["AMP.use_amp=True", "AMP.level=O2", "AMP.scale_loss=1024.0"]
+
+
+def test_amp_o2_ema_moves_and_is_fp32(data, tmp_path, monkeypatch):
+    """Defect 3a: built from the decorated model, the EMA wrote into the cast copies that
+    ``state_dict()`` returns under ``save_dtype``: after 6 steps at decay 0.5 it had not
+    moved (max |EMA - init| 0.0 before)."""
+    amp = FakeGPUAmp(monkeypatch)
+    engine = _engine(data, str(tmp_path / "out"), extra=AMP_O2 + ["EMA.decay=0.5"])
+    assert amp.decorate_calls == [dict(level="O2", optimizers=True, save_dtype="float32")]
+    init = _params(engine.ema.module)
+    loops.train_epoch(engine, 1)
+    assert _max_diff(_params(engine.ema.module), init) > 1e-3
+    # ... and it follows the model it averages (decay 0.5: within a few steps' moves)
+    assert _max_diff(_params(engine.ema.module), _params(engine.model)) < \
+        _max_diff(init, _params(engine.model))
+
+
+def test_amp_o2_loads_fp32_weights_before_casting(data, tmp_path, monkeypatch, pretrained):
+    """Defect 3b: pretrained weights were loaded after decorate cast the parameters to
+    float16: ``set_state_dict`` raised "Variable dtype not match" before."""
+    path, weights = pretrained
+    FakeGPUAmp(monkeypatch, cast_params=True)
+    engine = _engine(data, str(tmp_path / "out"), extra=AMP_O2 + [
+        f"Global.pretrained_model={path}", "EMA.decay=0.9999"])
+    conv = engine.model.stem.conv1.conv.weight
+    assert conv.dtype == paddle.float16  # decorated after loading
+    assert _max_diff({"w": conv.astype("float32").numpy()},
+                     {"w": weights["stem.conv1.conv.weight"]}) < 1e-2
+    assert _max_diff(_params(engine.ema.module), weights) == 0.0  # EMA in fp32
+
+
+def test_amp_o2_eval_decorates_the_model_alone(data, tmp_path, monkeypatch):
+    """Defect 3c: eval/infer unpacked two values from ``decorate(models=...)`` which returns
+    the model alone without an optimizer (TypeError before)."""
+    amp = FakeGPUAmp(monkeypatch)
+    engine = _engine(data, str(tmp_path / "out"), extra=AMP_O2, mode="eval")
+    assert amp.decorate_calls == [dict(level="O2", optimizers=False, save_dtype="float32")]
+    assert engine.optimizer is None and engine.scaler is None
+    result = engine.eval()
+    assert math.isfinite(result["loss"]) and amp.autocast_calls  # O2 evaluates in fp16
+
+
+def test_amp_use_fp16_test_and_use_promote_are_honoured(data, tmp_path, monkeypatch):
+    """Defect 4: ``AMP.use_fp16_test`` (in PaddleClas's own configs) was an unknown key and
+    ``AMP.use_promote`` never reached ``auto_cast`` (ConfigError before)."""
+    amp = FakeGPUAmp(monkeypatch)
+    o1 = ["AMP.use_amp=True", "AMP.level=O1", "AMP.use_promote=False"]
+    engine = _engine(data, str(tmp_path / "a"), extra=o1 + [
+        "AMP.use_fp16_test=False", "Global.eval_during_train=True"])
+    loops.train_epoch(engine, 1)
+    assert amp.autocast_calls and all(c["level"] == "O1" and c["use_promote"] is False
+                                      for c in amp.autocast_calls)
+    amp.autocast_calls.clear()
+    engine.eval()
+    assert amp.autocast_calls == []  # use_fp16_test False: evaluation in fp32
+    evaluator = _engine(data, str(tmp_path / "b"), mode="eval",
+                        extra=o1 + ["AMP.use_fp16_test=True"])
+    evaluator.eval()
+    assert len(amp.autocast_calls) == 3 and amp.decorate_calls == []  # 9 images / 4, O1

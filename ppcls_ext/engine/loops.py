@@ -150,7 +150,7 @@ def evaluate(engine, epoch=0, model=None, tag=""):
     loader = engine.eval_loader
     print_step = int(engine.config["Global"].get("print_batch_step", 10))
     for it, (images, labels) in enumerate(loader):
-        with engine.autocast():
+        with engine.autocast(training=False):
             logits = model(images)
         logits = logits.astype("float32")
         if engine.eval_loss is not None:
@@ -176,4 +176,5 @@ def infer(engine):
     """PaddleClas's ``Infer`` section: images -> transforms -> model -> PostProcess (Topk)."""
     from .infer import run_inference
 
-    return run_inference(engine.config, engine.model)
+    with engine.autocast(training=False):  # fp16 under AMP O2 or use_fp16_test
+        return run_inference(engine.config, engine.model)
