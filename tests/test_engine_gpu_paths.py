@@ -298,3 +298,26 @@ def test_ddp_non_finite_loss_on_one_rank_stops_every_rank(data, tmp_path):
     assert ranks[0] is not None and ranks[1] is not None, logs + result.stderr[-2000:]
     assert "loss became nan" in ranks[1]["stopped"]
     assert ranks[0]["stopped"] and "rank 1" in ranks[0]["stopped"]
+
+
+PADDLECLAS_CONVNEXT = os.path.join(ROOT, "tests", "data", "paddleclas_ConvNeXt_tiny.yaml")
+
+
+def test_paddleclas_convnext_config_trains_an_iteration(tmp_path):
+    """PaddleClas's own ConvNeXt_tiny config (AMP and EMA blocks as they are, Arch swapped
+    to EConvNeXt_tiny) validates and trains: before issue 10 it stopped at once with
+    "unknown key AMP.'use_fp16_test'". Overridden: paths, device, batch size, and
+    update_freq 4 -> 1 so that one 224x224 image makes one optimizer step on CPU."""
+    root = make_split(str(tmp_path), 1, classes=1, size=(40, 30))
+    overrides = ["Global.device=cpu", f"Global.output_dir={tmp_path}/out",
+                 "Global.update_freq=1",
+                 f"DataLoader.Train.dataset.image_root={root}",
+                 f"DataLoader.Train.dataset.cls_label_path={root}/train_list.txt",
+                 "DataLoader.Train.sampler.batch_size=1", "DataLoader.Train.loader.num_workers=0",
+                 f"DataLoader.Eval.dataset.image_root={root}",
+                 f"DataLoader.Eval.dataset.cls_label_path={root}/train_list.txt"]
+    engine = Engine(load(PADDLECLAS_CONVNEXT, overrides), "train")
+    assert engine.ema is not None and engine.amp_level is None  # use_amp: False
+    result = loops.train_epoch(engine, 1)
+    assert math.isfinite(result["loss"]) and engine.states["global_step"] == 1
+    assert engine.optimizer.get_lr() == pytest.approx(4e-3 / 20)  # warm-up: 1 of 20 steps
