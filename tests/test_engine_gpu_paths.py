@@ -268,6 +268,11 @@ def test_accumulation_trims_the_epoch_to_whole_steps(data, tmp_path):
                for p in engine.model.parameters())
 
 
+def test_update_freq_beyond_the_epoch_is_refused(data, tmp_path):
+    with pytest.raises(ValueError, match="update_freq=8 exceeds the 6 iterations"):
+        _engine(data, str(tmp_path / "out"), extra=["Global.update_freq=8"])
+
+
 def test_no_host_sync_between_forward_and_backward(data, tmp_path, monkeypatch):
     """Defect 5 (sync): ``float(loss)`` in the finiteness check fetched the loss from the
     device before every backward, stalling a GPU's stream (1 fetch between forward and

@@ -72,7 +72,11 @@ class Engine:
         self.optimizer = self.lr_scheduler = None
         self.step_each_epoch = 0
         if mode == "train":
-            self.step_each_epoch = max(1, len(self.train_loader) // self.update_freq)
+            if len(self.train_loader) < self.update_freq:
+                raise ValueError(f"Global.update_freq={self.update_freq} exceeds the "
+                                 f"{len(self.train_loader)} iterations of an epoch: no "
+                                 "optimizer step would run. Lower update_freq or batch_size")
+            self.step_each_epoch = len(self.train_loader) // self.update_freq
             self.optimizer, self.lr_scheduler = build_optimizer(
                 config.get("Optimizer"), self.epochs, self.step_each_epoch, self.model)
         self.states = dict(epoch=0, global_step=0, best_metric=0.0, best_epoch=0)

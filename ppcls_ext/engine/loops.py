@@ -130,8 +130,10 @@ def train_epoch(engine, epoch):
         for key, value in values.items():
             meters.setdefault(key, AverageMeter(key)).update(value, images.shape[0])
         batch_time.update(time.time() - tic)
-        if it % print_step == 0 or it == iters - 1:
+        at_log = it % print_step == 0 or it == iters - 1
+        if at_log or (bad and engine.world_size == 1):  # alone, stop at once
             _stop_if_non_finite(engine, bad, epoch)
+        if at_log:
             remaining = (engine.epochs - epoch) * iters + iters - it - 1
             logger.info(train_line(epoch, engine.epochs, it, iters, _current_lr(engine),
                                    {k: m.val for k, m in meters.items()}, batch_time.avg,
