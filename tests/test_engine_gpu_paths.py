@@ -34,7 +34,7 @@ def _engine(data, out, epochs=3, batch_size=4, extra=(), mode="train"):
     return Engine(load(QUICK_START, overrides), mode)
 
 
-def test_resume_with_other_steps_per_epoch_keeps_the_schedule(data, tmp_path):
+def test_resume_with_other_steps_per_epoch_keeps_the_schedule(data, tmp_path, monkeypatch):
     """Defect 1: 3 epochs, epoch 1 at batch 4 (6 steps), resumed at batch 8 (3 steps per
     epoch). Before the fix the restored scheduler counted 6 steps done of the new 3-step
     epochs and the periodic cosine ended at 1.0e-3 instead of eta_min 1e-5."""
@@ -52,12 +52,9 @@ def test_resume_with_other_steps_per_epoch_keeps_the_schedule(data, tmp_path):
     def spy(engine):
         step(engine)
         lrs.append(engine.optimizer.get_lr())
-    loops._step = spy
-    try:
-        with paddle.utils.unique_name.guard():
-            _engine(data, out, batch_size=8, extra=[f"Global.checkpoints={latest}"]).train()
-    finally:
-        loops._step = step
+    monkeypatch.setattr(loops, "_step", spy)
+    with paddle.utils.unique_name.guard():
+        _engine(data, out, batch_size=8, extra=[f"Global.checkpoints={latest}"]).train()
     # warm-up 1 epoch = 3 new steps, cosine over 6 steps from 2e-3 to 1e-5; epoch 2 starts
     # at step 3, so the first resumed step ends at cosine step 1, the last at 6
     def cosine(k):
