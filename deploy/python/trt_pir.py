@@ -60,8 +60,7 @@ def converted_model(model_dir, g):
     ``inference.json`` for this precision and batch range."""
     import paddle
 
-    if not (paddle.device.is_compiled_with_cuda() and
-            getattr(paddle.device, "is_compiled_with_tensorrt", lambda: True)()):
+    if not paddle.device.is_compiled_with_cuda():
         raise TensorRTSetupError("Global.use_tensorrt=True needs a Paddle GPU build with "
                                  "TensorRT (paddlepaddle-gpu and the TensorRT libraries); set "
                                  "Global.use_tensorrt=False")
@@ -75,8 +74,13 @@ def converted_model(model_dir, g):
     if os.path.isfile(prefix + ".json") and \
             os.path.getmtime(prefix + ".json") >= os.path.getmtime(source):
         return prefix + ".json", prefix + ".pdiparams"
-    from paddle import tensorrt as ptrt
-
+    try:
+        from paddle import tensorrt as ptrt
+    except ImportError as exc:  # CPU wheels lack it; it also needs NVIDIA's tensorrt package
+        raise TensorRTSetupError(f"Global.use_tensorrt=True but paddle.tensorrt cannot be "
+                                 f"imported ({exc}); install the TensorRT Python package that "
+                                 "matches paddlepaddle-gpu, or set Global.use_tensorrt=False") \
+            from exc
     os.makedirs(cache, exist_ok=True)
     config = ptrt.TensorRTConfig(
         inputs=[ptrt.Input(min_input_shape=low, optim_input_shape=opt,
