@@ -200,3 +200,72 @@ def test_onnx_conversion_installs_nothing(exported, tmp_path):
     to_onnx(exported["dir"], str(tmp_path / "again.onnx"))
     after = {d.metadata["Name"]: d.version for d in importlib.metadata.distributions()}
     assert before == after and os.path.getsize(tmp_path / "again.onnx") > 1000
+
+
+def test_fp16_without_tensorrt_is_refused(exported, digits):
+    """Issue 10, defect 8: ``use_fp16`` without TensorRT ran fp32 silently (PaddleClas's
+    predictor asserts); now one clear error names the keys."""
+    for backend in ("paddle", "onnxruntime"):
+        with pytest.raises(RuntimeError, match="use_fp16=True needs Global.use_gpu=True and "
+                                               "Global.use_tensorrt=True"):
+            _predictor(exported["dir"], digits, use_fp16=True, backend=backend)
+
+
+class _Recorder:
+    """Stands in for paddle.inference.Config / the paddle.tensorrt module: records calls."""
+
+    def __init__(self, *args, **kwargs):
+        self.calls = [("__init__", args, kwargs)]
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self.calls.append((name, args, kwargs))
+
+
+def test_tensorrt_converts_the_pir_model_with_the_exported_profile(tmp_path, monkeypatch):
+    """Issue 10, defect 8: TensorRT went through ``enable_tensorrt_engine`` (documented for
+    .pdmodel programs) with a 3x224x224 profile whatever the export. Now
+    ``paddle.tensorrt.convert`` (Paddle 3.x's route for PIR .json models) gets the
+    inference.yml image size and the configured batch; mocked here (CPU build)."""
+    import types
+
+    import backends
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    for name in ("inference.json", "inference.pdiparams"):
+        (model_dir / name).write_text("{}")
+    (model_dir / "inference.yml").write_text(yaml.safe_dump(
+        {"Global": {"image_shape": [3, 40, 48]}}))
+    converted, configs = [], []
+    fake_trt = types.SimpleNamespace(
+        Input=lambda **kw: kw, PrecisionMode=types.SimpleNamespace(FP16="FP16", FP32="FP32"),
+        TensorRTConfig=lambda **kw: kw,
+        convert=lambda path, config: converted.append((path, config)))
+    monkeypatch.setitem(sys.modules, "paddle.tensorrt", fake_trt)
+    monkeypatch.setattr(paddle, "tensorrt", fake_trt, raising=False)
+    monkeypatch.setattr(paddle.device, "is_compiled_with_cuda", lambda: True)
+
+    def fake_config(*args):
+        configs.append(_Recorder(*args))
+        return configs[-1]
+    predictor = types.SimpleNamespace(get_input_names=lambda: ["x"],
+                                      get_output_names=lambda: ["out"],
+                                      get_input_handle=lambda n: n, get_output_handle=lambda n: n)
+    monkeypatch.setattr(paddle.inference, "Config", fake_config)
+    monkeypatch.setattr(paddle.inference, "create_predictor", lambda config: predictor)
+
+    g = dict(use_gpu=True, use_tensorrt=True, use_fp16=True, batch_size=4,
+             trt_max_batch_size=8)
+    backends.create_backend(str(model_dir), g)
+    assert len(converted) == 1
+    path, trt_config = converted[0]
+    assert path == str(model_dir / "inference")
+    assert trt_config["precision_mode"] == "FP16"
+    assert trt_config["inputs"] == [dict(min_input_shape=[1, 3, 40, 48],
+                                         optim_input_shape=[4, 3, 40, 48],
+                                         max_input_shape=[8, 3, 40, 48], name="x")]
+    prefix = trt_config["save_model_dir"]
+    calls = configs[0].calls
+    assert calls[0][1] == (prefix + ".json", prefix + ".pdiparams")
+    assert "enable_tensorrt_engine" not in [c[0] for c in calls]
+    assert ("enable_use_gpu", (8000, 0), {}) in calls

@@ -1,14 +1,16 @@
 """Inference backends for the classification predictor: Paddle Inference and ONNX Runtime.
 
 The Paddle Inference setup mirrors the paddleclas wheel's ``deploy/utils/predictor.py``
-(GPU / oneDNN / threads / IR optimisation / TensorRT) except for
+(GPU / oneDNN / threads / IR optimisation) except for
 ``enable_memory_optim()``, which makes ``create_predictor`` fail for every PIR model on
-Paddle 3.3.1 ("Not find predictor_id 0 and pass_name memory_optimize_pass").
+Paddle 3.3.1 ("Not find predictor_id 0 and pass_name memory_optimize_pass"), and TensorRT,
+which for PIR models goes through ``paddle.tensorrt`` (trt_pir.py).
 """
 import os
 
 import numpy as np
 
+import trt_pir
 from ort_layout import create_session
 
 
@@ -30,6 +32,8 @@ class PaddleInferenceBackend:
         params_file = os.path.join(model_dir, "inference.pdiparams")
         _require(model_file, "Paddle inference model")
         _require(params_file, "Paddle inference parameters")
+        if g.get("use_gpu", False) and g.get("use_tensorrt", False):
+            model_file, params_file = trt_pir.converted_model(model_dir, g)
         config = inference.Config(model_file, params_file)
         if g.get("use_gpu", False):
             import paddle
@@ -38,8 +42,6 @@ class PaddleInferenceBackend:
                 raise BackendError("Global.use_gpu is True but this Paddle has no CUDA; set "
                                    "-o Global.use_gpu=False")
             config.enable_use_gpu(int(g.get("gpu_mem", 8000)), int(g.get("gpu_id", 0)))
-            if g.get("use_tensorrt", False):
-                self._enable_tensorrt(config, g, model_dir)
         else:
             config.disable_gpu()
             if g.get("enable_mkldnn", True):
@@ -56,22 +58,6 @@ class PaddleInferenceBackend:
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
         self.input_shape = None  # PIR handles do not report it: inference.yml does
-
-    @staticmethod
-    def _enable_tensorrt(config, g, model_dir):
-        """TensorRT with dynamic batch/shape ranges and a serialized engine cache."""
-        from paddle.inference import PrecisionType
-
-        precision = PrecisionType.Half if g.get("use_fp16", False) else PrecisionType.Float32
-        shape = list(g.get("trt_input_shape", [3, 224, 224]))
-        max_batch = int(g.get("trt_max_batch_size", max(int(g.get("batch_size", 1)), 1)))
-        config.enable_tensorrt_engine(workspace_size=1 << 30, max_batch_size=max_batch,
-                                      min_subgraph_size=int(g.get("min_subgraph_size", 3)),
-                                      precision_mode=precision, use_static=True,
-                                      use_calib_mode=False)
-        config.set_trt_dynamic_shape_info({"x": [1] + shape}, {"x": [max_batch] + shape},
-                                          {"x": [max(1, max_batch // 2)] + shape})
-        config.set_optim_cache_dir(g.get("trt_cache_dir", os.path.join(model_dir, "trt_cache")))
 
     def __call__(self, batch):
         self.input.reshape(batch.shape)
@@ -128,4 +114,5 @@ def create_backend(model_dir, g):
     name = str(g.get("backend", "paddle")).lower()
     if name not in BACKENDS:
         raise ValueError(f"Global.backend {name!r}; valid: {', '.join(BACKENDS)}")
+    trt_pir.check_precision(g)
     return BACKENDS[name](model_dir, g)

@@ -76,3 +76,14 @@ def load_checkpoint(path, model, optimizer=None, ema=None):
         else:  # EMA switched on for a resumed run: start it from the weights
             ema.set(model)
     return read_state_dict(base + ".pdstates")
+
+
+def load_ema(path, ema, model):
+    """The ``.pdema`` of checkpoint ``path`` into ``ema``, or ``model``'s weights when the
+    checkpoint has none (EMA switched on for a resumed run). Called once the model holds
+    the checkpoint's weights and before AMP decorates it."""
+    base = _strip(path)
+    if os.path.isfile(base + ".pdema"):
+        ema.module.set_state_dict(read_state_dict(base + ".pdema"))
+    else:
+        ema.set(model)

@@ -23,7 +23,7 @@ GLOBAL_KEYS = {
 }
 ENGINE_SECTIONS = {"Metric": {"Train", "Eval"}, "Loss": {"Train", "Eval"},
                    "AMP": {"use_amp", "scale_loss", "use_dynamic_loss_scaling", "level",
-                           "use_promote"},
+                           "use_promote", "use_fp16_test"},
                    "EMA": {"decay"}}
 
 

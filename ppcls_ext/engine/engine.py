@@ -14,7 +14,7 @@ import paddle.distributed as dist
 
 from ..arch.weights import load_pretrained
 from ..registry import build_model
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, load_ema
 from .data import build_dataloader
 from .device import select_device
 from .losses import build_loss
@@ -24,10 +24,10 @@ from .recorder import Recorder, logger
 from . import loops
 
 
-def _seed(seed):
+def _seed(seed, offset=0):
     if seed is None or seed is False:
         return
-    seed = int(seed) + dist.get_rank()
+    seed = int(seed) + offset
     random.seed(seed)
     np.random.seed(seed)
     paddle.seed(seed)
@@ -47,6 +47,8 @@ class Engine:
         self.device = select_device(g.get("device", "gpu"))
         if self.world_size > 1:
             dist.init_parallel_env()
+        # every rank alike until the model is wrapped (PaddleClas): identical initial weights,
+        # so each rank's EMA starts from the weights DataParallel broadcasts from rank 0
         _seed(g.get("seed"))
 
         self.model = build_model(config, mode)
@@ -68,16 +70,25 @@ class Engine:
         if self.update_freq < 1:
             raise ValueError(f"Global.update_freq must be >= 1, got {self.update_freq}")
         self.optimizer = self.lr_scheduler = None
+        self.step_each_epoch = 0
         if mode == "train":
-            steps = max(1, len(self.train_loader) // self.update_freq)
+            if len(self.train_loader) < self.update_freq:
+                raise ValueError(f"Global.update_freq={self.update_freq} exceeds the "
+                                 f"{len(self.train_loader)} iterations of an epoch: no "
+                                 "optimizer step would run. Lower update_freq or batch_size")
+            self.step_each_epoch = len(self.train_loader) // self.update_freq
             self.optimizer, self.lr_scheduler = build_optimizer(
-                config.get("Optimizer"), self.epochs, steps, self.model)
-        self._setup_amp(config.get("AMP"))
-        self.ema = self._build_ema(config.get("EMA")) if mode == "train" else None
+                config.get("Optimizer"), self.epochs, self.step_each_epoch, self.model)
         self.states = dict(epoch=0, global_step=0, best_metric=0.0, best_epoch=0)
+        # order matters (PaddleClas's): fp32 weights into the fp32 model, then the EMA copy
+        # of those weights, then AMP's decorate (O2 casts parameters and makes state_dict()
+        # return copies), then DataParallel
         self._load_weights(g)
+        self.ema = self._build_ema(config.get("EMA"), g) if mode == "train" else None
+        self._setup_amp(config.get("AMP"))
         if self.world_size > 1:
             self.model = paddle.DataParallel(self.model)
+        _seed(g.get("seed"), self.rank)  # per-rank dropout/drop-path and augmentation
         self.recorder = Recorder(self.output_dir, g.get("use_visualdl", False), self.is_main)
 
     # ----------------------------------------------------------------- setup helpers
@@ -91,47 +102,67 @@ class Engine:
         return loader
 
     def _setup_amp(self, amp_cfg):
-        self.amp_level = None
-        self.scaler = None
+        """PaddleClas's ``AMP`` section. Training: ``auto_cast`` at ``level`` (with
+        ``use_promote``) and a GradScaler; O2 decorates model and optimizer. Evaluation runs
+        in fp16 when ``use_fp16_test`` is set, and always at O2 (fp16 parameters, as in
+        PaddleClas); outside training only the model is decorated (``decorate`` without an
+        optimizer returns the model alone)."""
+        self.amp_level = self.scaler = None
+        self.amp_eval, self.amp_promote = False, True
         if not amp_cfg or not amp_cfg.get("use_amp", True):
             return
+        level = str(amp_cfg.get("level", "O1")).upper()
+        if level not in ("O1", "O2"):
+            raise ValueError(f"AMP.level must be O1 or O2, got {level!r}")
+        self.amp_eval = bool(amp_cfg.get("use_fp16_test", False)) or level == "O2"
+        if self.mode != "train" and not self.amp_eval:
+            return  # evaluation/inference in fp32 unless AMP.use_fp16_test
         if self.device == "cpu":
-            logger.warning("AMP is configured but the device is CPU: training in fp32 "
+            logger.warning("AMP is configured but the device is CPU: running in fp32 "
                            "(AMP needs a GPU).")
+            self.amp_eval = False
             return
-        self.amp_level = amp_cfg.get("level", "O1").upper()
-        if self.amp_level not in ("O1", "O2"):
-            raise ValueError(f"AMP.level must be O1 or O2, got {self.amp_level!r}")
-        self.scaler = paddle.amp.GradScaler(
-            init_loss_scaling=float(amp_cfg.get("scale_loss", 65536.0)),
-            use_dynamic_loss_scaling=bool(amp_cfg.get("use_dynamic_loss_scaling", True)))
-        if self.amp_level == "O2":
-            self.model, self.optimizer = paddle.amp.decorate(
-                models=self.model, optimizers=self.optimizer, level="O2", save_dtype="float32")
+        self.amp_level = level
+        self.amp_promote = bool(amp_cfg.get("use_promote", True))  # auto_cast's default
+        if self.mode == "train":
+            self.scaler = paddle.amp.GradScaler(
+                init_loss_scaling=float(amp_cfg.get("scale_loss", 65536.0)),
+                use_dynamic_loss_scaling=bool(amp_cfg.get("use_dynamic_loss_scaling", True)))
+        if level == "O2":
+            if self.optimizer is not None:
+                self.model, self.optimizer = paddle.amp.decorate(
+                    models=self.model, optimizers=self.optimizer, level="O2",
+                    save_dtype="float32")
+            else:
+                self.model = paddle.amp.decorate(models=self.model, level="O2",
+                                                 save_dtype="float32")
 
-    def _build_ema(self, ema_cfg):
+    def _build_ema(self, ema_cfg, g):
         if not ema_cfg:
             return None
         from .._ppcls import ppcls_module
 
-        return ppcls_module("utils.ema").ExponentialMovingAverage(
+        ema = ppcls_module("utils.ema").ExponentialMovingAverage(
             self.model, decay=float(ema_cfg.get("decay", 0.9999)))
+        if g.get("checkpoints"):
+            load_ema(g["checkpoints"], ema, self.model)
+        return ema
 
     def _load_weights(self, g):
         if g.get("checkpoints"):
-            self.states.update(load_checkpoint(g["checkpoints"], self.model, self.optimizer,
-                                               self.ema))
+            self.states.update(load_checkpoint(g["checkpoints"], self.model, self.optimizer))
             logger.info(f"Resumed from {g['checkpoints']} at epoch {self.states['epoch']}, "
                         f"step {self.states['global_step']}")
         elif g.get("pretrained_model"):
             load_pretrained(self.model, g["pretrained_model"])
 
-    def autocast(self):
-        if self.amp_level is None:
+    def autocast(self, training=True):
+        """``auto_cast`` for a training step, or for evaluation when it runs in fp16."""
+        if self.amp_level is None or not (training or self.amp_eval):
             import contextlib
 
             return contextlib.nullcontext()
-        return paddle.amp.auto_cast(level=self.amp_level)
+        return paddle.amp.auto_cast(level=self.amp_level, use_promote=self.amp_promote)
 
     @property
     def base_model(self):

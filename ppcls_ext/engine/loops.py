@@ -5,11 +5,13 @@ steps per optimizer step, ``update_freq`` accumulates gradients, ``latest`` is s
 epoch, ``epoch_N`` every ``save_interval`` epochs, ``best_model`` whenever the eval top-1
 improves. A non-finite loss stops training with the last good checkpoint kept.
 """
+import contextlib
 import math
 import os
 import time
 
 import paddle
+import paddle.distributed as dist
 
 from .checkpoint import save_checkpoint
 from .recorder import AverageMeter, format_metrics, logger, train_line
@@ -26,7 +28,8 @@ def _current_lr(engine):
 def _save(engine, prefix, epoch):
     if not engine.is_main:
         return
-    states = dict(engine.states, epoch=epoch, lr_scheduler=engine.lr_scheduler.state_dict())
+    states = dict(engine.states, epoch=epoch, lr_scheduler=engine.lr_scheduler.state_dict(),
+                  step_each_epoch=engine.step_each_epoch)
     save_checkpoint(engine.output_dir, prefix, engine.base_model, engine.optimizer,
                     engine.ema, states)
 
@@ -44,15 +47,53 @@ def _step(engine):
         engine.ema.update(engine.base_model)
 
 
-def _check_finite(engine, loss, epoch, it):
-    if not math.isfinite(float(loss)):
-        latest = os.path.join(engine.output_dir, "latest")
-        kept = f"the last good checkpoint is {latest}.*" if os.path.exists(latest + ".pdparams") \
-            else "no checkpoint had been saved yet"
-        raise NonFiniteLossError(
-            f"loss became {float(loss)} at epoch {epoch}, iteration {it} (lr "
-            f"{_current_lr(engine):.3g}); training stopped and {kept}. Lower "
-            "Optimizer.lr.learning_rate, add warm-up or Optimizer.clip_norm, or check the data.")
+def _stop_if_non_finite(engine, bad, epoch):
+    """Raise on every rank together once any rank has seen a non-finite loss.
+
+    ``bad`` is this rank's first ``(iteration, loss value)`` that was not finite, or None.
+    Called at the logging iterations, which every rank reaches at the same step, with one
+    scalar all-reduce: a rank raising alone would leave the others waiting in the next
+    gradient all-reduce until the launcher kills them."""
+    first = engine.rank if bad else engine.world_size
+    if engine.world_size > 1:
+        flag = paddle.to_tensor([first], dtype="int64")
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        first = int(flag.item())
+    if first >= engine.world_size:
+        return
+    latest = os.path.join(engine.output_dir, "latest")
+    kept = f"the last good checkpoint is {latest}.*" if os.path.exists(latest + ".pdparams") \
+        else "no checkpoint had been saved yet"
+    where = f" on rank {first}" if engine.world_size > 1 else ""
+    what = f"loss became {bad[1]}{where} at epoch {epoch}, iteration {bad[0]}" if bad \
+        else f"loss became non-finite{where} in epoch {epoch}"
+    raise NonFiniteLossError(
+        f"{what} (lr {_current_lr(engine):.3g}); training stopped and {kept}. Lower "
+        "Optimizer.lr.learning_rate, add warm-up or Optimizer.clip_norm, or check the data.")
+
+
+def _sync_unless_boundary(model, boundary):
+    """``DataParallel.no_sync()`` on micro-steps that end no accumulation: gradients
+    all-reduce once per optimizer step instead of once per micro-batch."""
+    if boundary or not isinstance(model, paddle.DataParallel):
+        return contextlib.nullcontext()
+    return model.no_sync()
+
+
+def _place_schedule(engine, epochs_done):
+    """Put the LR schedule (warm-up included) at ``epochs_done x`` the current steps per
+    epoch. The saved scheduler state counts steps of the run that wrote it: resumed on
+    another number of GPUs or batch size, its step count would meet a warm-up and cosine
+    length rebuilt for the new steps per epoch, and Paddle's periodic cosine climbs back
+    up past its end. Paddle's schedulers take an absolute step in ``step(epoch)`` and
+    compute the LR in closed form there."""
+    engine.states.pop("lr_scheduler", None)
+    saved = engine.states.pop("step_each_epoch", None)
+    if saved and int(saved) != engine.step_each_epoch:
+        logger.info(f"Resuming with {engine.step_each_epoch} steps per epoch (the checkpoint "
+                    f"had {saved}): LR schedule placed at epoch {epochs_done}")
+    if epochs_done > 0:
+        engine.lr_scheduler.step(epochs_done * engine.step_each_epoch)
 
 
 def train_epoch(engine, epoch):
@@ -63,21 +104,36 @@ def train_epoch(engine, epoch):
     meters = {}
     batch_time, reader_time = AverageMeter("batch_cost"), AverageMeter("reader_cost")
     iters, print_step = len(loader), int(engine.config["Global"].get("print_batch_step", 10))
+    # whole optimizer steps only (PaddleClas trims likewise): a leftover micro-batch's
+    # gradient would otherwise be added into the next epoch's first step
+    iters -= iters % engine.update_freq
+    bad = None
     tic = time.time()
     for it, (images, labels) in enumerate(loader):
+        if it >= iters:
+            break
         reader_time.update(time.time() - tic)
-        with engine.autocast():
-            logits = model(images)
-        losses = engine.train_loss(logits.astype("float32"), labels)
-        _check_finite(engine, losses["loss"], epoch, it)
-        loss = losses["loss"] / engine.update_freq
-        (engine.scaler.scale(loss) if engine.scaler is not None else loss).backward()
-        if (it + 1) % engine.update_freq == 0:
+        boundary = (it + 1) % engine.update_freq == 0
+        with _sync_unless_boundary(model, boundary):
+            with engine.autocast():
+                logits = model(images)
+            losses = engine.train_loss(logits.astype("float32"), labels)
+            loss = losses["loss"] / engine.update_freq
+            (engine.scaler.scale(loss) if engine.scaler is not None else loss).backward()
+        if boundary:
             _step(engine)
-        for key, value in losses.items():
-            meters.setdefault(key, AverageMeter(key)).update(float(value), images.shape[0])
+        # the step's one host sync, after it (PaddleClas fetches the meters' values likewise);
+        # finiteness is judged on the fetched value
+        values = {key: float(value) for key, value in losses.items()}
+        if bad is None and not math.isfinite(values["loss"]):
+            bad = (it, values["loss"])
+        for key, value in values.items():
+            meters.setdefault(key, AverageMeter(key)).update(value, images.shape[0])
         batch_time.update(time.time() - tic)
-        if it % print_step == 0 or it == iters - 1:
+        at_log = it % print_step == 0 or it == iters - 1
+        if at_log or (bad and engine.world_size == 1):  # alone, stop at once
+            _stop_if_non_finite(engine, bad, epoch)
+        if at_log:
             remaining = (engine.epochs - epoch) * iters + iters - it - 1
             logger.info(train_line(epoch, engine.epochs, it, iters, _current_lr(engine),
                                    {k: m.val for k, m in meters.items()}, batch_time.avg,
@@ -97,8 +153,7 @@ def train(engine):
     eval_interval = int(g.get("eval_interval", 1))
     start_eval = int(g.get("start_eval_epoch", 0))
     start = int(engine.states["epoch"]) + 1
-    if engine.states.get("lr_scheduler"):
-        engine.lr_scheduler.set_state_dict(engine.states.pop("lr_scheduler"))
+    _place_schedule(engine, start - 1)
     for epoch in range(start, engine.epochs + 1):
         train_avg = train_epoch(engine, epoch)
         engine.states["epoch"] = epoch
@@ -123,6 +178,16 @@ def train(engine):
     return engine.states
 
 
+def _reduce_means(engine, meters):
+    """Loss averages over the whole validation set: sums and counts all-reduced over ranks
+    as ``TopkAcc`` does with its counts."""
+    if engine.world_size == 1 or not meters:
+        return {k: m.avg for k, m in meters.items()}
+    totals = paddle.to_tensor([[m.sum, m.count] for m in meters.values()], dtype="float64")
+    dist.all_reduce(totals)
+    return {k: s / max(c, 1.0) for k, (s, c) in zip(meters, totals.numpy().tolist())}
+
+
 @paddle.no_grad()
 def evaluate(engine, epoch=0, model=None, tag=""):
     model = model or engine.model
@@ -134,7 +199,7 @@ def evaluate(engine, epoch=0, model=None, tag=""):
     loader = engine.eval_loader
     print_step = int(engine.config["Global"].get("print_batch_step", 10))
     for it, (images, labels) in enumerate(loader):
-        with engine.autocast():
+        with engine.autocast(training=False):
             logits = model(images)
         logits = logits.astype("float32")
         if engine.eval_loss is not None:
@@ -145,7 +210,7 @@ def evaluate(engine, epoch=0, model=None, tag=""):
         if it % print_step == 0:
             logger.info(f"[Eval]{tag}[Epoch {epoch}][Iter: {it}/{len(loader)}]"
                         f"{format_metrics({k: m.val for k, m in meters.items()})}")
-    result = {k: m.avg for k, m in meters.items()}
+    result = _reduce_means(engine, meters)
     for metric in engine.eval_metrics:
         result.update(metric.accumulate())
     logger.info(f"[Eval]{tag}[Epoch {epoch}][Avg]{format_metrics(result)}")
@@ -160,4 +225,5 @@ def infer(engine):
     """PaddleClas's ``Infer`` section: images -> transforms -> model -> PostProcess (Topk)."""
     from .infer import run_inference
 
-    return run_inference(engine.config, engine.model)
+    with engine.autocast(training=False):  # fp16 under AMP O2 or use_fp16_test
+        return run_inference(engine.config, engine.model)
