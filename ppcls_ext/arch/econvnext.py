@@ -17,6 +17,7 @@ import paddle.nn.functional as F
 from paddle.nn.initializer import Constant, TruncatedNormal
 
 from .._ppcls import TheseusLayer, ppcls_module
+from ..factory import unknown_keys_message
 from .weights import load_pretrained
 
 # PaddleClas's stochastic-depth layer (timm semantics: per-sample, rescaled by 1/keep_prob,
@@ -293,15 +294,15 @@ class EConvNeXt(TheseusLayer):
         return self.forward_head(self.forward_features(x))
 
 
-_VALID_KWARGS = sorted(set(inspect.signature(EConvNeXt.__init__).parameters)
+VALID_KWARGS = sorted(set(inspect.signature(EConvNeXt.__init__).parameters)
                        - {"self", "arch", "stages_pattern"})
 
 
 def _create(name, variant, pretrained, use_ssld, kwargs):
-    unknown = sorted(set(kwargs) - set(_VALID_KWARGS))
+    unknown = sorted(set(kwargs) - set(VALID_KWARGS))
     if unknown:
-        raise TypeError(f"{name}() got unexpected keyword(s) {unknown}; valid keywords: "
-                        f"pretrained, use_ssld, {', '.join(_VALID_KWARGS)}")
+        raise TypeError(unknown_keys_message(unknown, ["pretrained", "use_ssld", *VALID_KWARGS],
+                                             f"{name}()"))
     if pretrained is True:
         raise ValueError(
             f"{name}: no official E-ConvNeXt weights are published (the authors' links point "
