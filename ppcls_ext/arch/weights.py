@@ -1,7 +1,11 @@
 """Loading and converting E-ConvNeXt weights.
 
-* ``load_pretrained``: a local ``.pdparams`` (with or without the suffix) or a URL, as
-  PaddleClas's ``load_dygraph_pretrain`` accepts, but tolerant of a classifier of another
+* ``read_state_dict`` / ``write_state_dict``: the one way this project reads and writes a
+  weights or checkpoint file. ``.safetensors`` goes through safetensors (nothing to
+  unpickle); ``.pdparams``/``.pdopt``/``.pdema``/``.pdstates`` through ``safe_load``'s
+  allow-list unpickler (no ``paddle.load`` on an unchecked pickle anywhere).
+* ``load_pretrained``: a local ``.pdparams`` or ``.safetensors`` (suffix optional) or a URL,
+  as PaddleClas's ``load_dygraph_pretrain`` accepts, but tolerant of a classifier of another
   width (fine-tuning to a new class count) and explicit about every key it did not use.
 * ``convert_authors_state_dict``: maps a checkpoint saved by the E-ConvNeXt authors'
   reference code (their layer names, see SPEC.md) onto this implementation's names, in the
@@ -11,9 +15,10 @@ import os
 import re
 
 import numpy as np
-import paddle
 
 from .._ppcls import logger, ppcls_module
+from ..safe_load import safe_paddle_load
+from ..safetensors_io import SUFFIX as SAFETENSORS, load_safetensors, save_safetensors
 
 CLASSIFIER_PREFIX = "head."
 
@@ -32,21 +37,39 @@ def _is_url(path):
 
 
 def resolve_weights_path(path_or_url):
-    """Local ``.pdparams`` path for a path (suffix optional) or URL (downloaded and cached)."""
+    """Local weights file for a path or URL (downloaded and cached).
+
+    ``.pdparams``, ``.pdema`` (EMA weights) or ``.safetensors``; without a suffix ``X.pdparams`` is tried, then
+    ``X.safetensors`` (PaddleClas's Global.pretrained_model omits ``.pdparams``).
+    """
     if _is_url(path_or_url):
         path_or_url = ppcls_module("utils.download").get_weights_path_from_url(path_or_url)
-    path = path_or_url if path_or_url.endswith(".pdparams") else path_or_url + ".pdparams"
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"Weights file not found: {path!r}. Give a .pdparams file (the suffix may be "
-            "omitted, as in PaddleClas's Global.pretrained_model) or an http(s) URL.")
-    return path
+    if path_or_url.endswith((".pdparams", ".pdema", SAFETENSORS)):
+        candidates = [path_or_url]
+    else:
+        candidates = [path_or_url + ".pdparams", path_or_url + SAFETENSORS]
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(
+        f"Weights file not found: {' or '.join(map(repr, candidates))}. Give a .pdparams or "
+        ".safetensors file (the suffix may be omitted, as in PaddleClas's "
+        "Global.pretrained_model) or an http(s) URL.")
 
 
 def read_state_dict(path):
-    """``paddle.load`` with a clear error for files that are not Paddle state dicts."""
+    """The dict in a weights/checkpoint file, read without running code from it.
+
+    ``.safetensors`` -> safetensors; anything else is a Paddle pickle, read through the
+    allow-list of ``ppcls_ext.safe_load`` (``PPCLS_TRUST_PICKLE=1`` to bypass it).
+    Raises ValueError (``UnsafeCheckpointError`` for a refused global) with the file named.
+    """
+    if str(path).endswith(SAFETENSORS):
+        return load_safetensors(path)
     try:
-        state = paddle.load(path)
+        state = safe_paddle_load(path)
+    except ValueError:
+        raise
     except Exception as exc:  # paddle raises several types for truncated/foreign files
         raise ValueError(f"Cannot read weights from {path!r}: the file is corrupt, truncated or "
                          f"not a Paddle .pdparams state dict ({type(exc).__name__}: {exc})")
@@ -54,6 +77,30 @@ def read_state_dict(path):
         raise ValueError(f"{path!r} holds a {type(state).__name__}, not a state dict "
                          "(name -> tensor) as paddle.save(model.state_dict()) writes.")
     return state
+
+
+def write_state_dict(state, path):
+    """Write ``state`` atomically (temp file, fsync, rename); the format follows the suffix.
+
+    ``.safetensors`` for tensors only; any other suffix is ``paddle.save``'s pickle.
+    """
+    import paddle
+
+    path = str(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        if path.endswith(SAFETENSORS):
+            save_safetensors(state, tmp)
+        else:
+            paddle.save(state, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
 
 
 def _shape(value):
@@ -83,7 +130,7 @@ def match_state_dict(model_state, state):
 
 
 def load_pretrained(model, path_or_url):
-    """Load weights into ``model``; returns the ``match_state_dict`` report.
+    """Load weights into ``model``; returns the ``match_state_dict`` report (+ ``path``).
 
     Raises FileNotFoundError for a missing file, ValueError for an unreadable one or for a
     shape mismatch outside the classifier.
@@ -92,11 +139,13 @@ def load_pretrained(model, path_or_url):
     report = match_state_dict(model.state_dict(), read_state_dict(path))
     if report["mismatched"]:
         raise ValueError(f"{path!r} does not fit this model (shape mismatch outside the "
-                         f"classifier, wrong variant?): {report['mismatched'][:5]}")
+                         f"classifier, wrong variant?) in {len(report['mismatched'])} "
+                         f"tensors: {report['mismatched'][:5]}")
     if not report["loadable"]:
-        raise ValueError(f"{path!r} shares no parameter name with this model; is it an "
-                         "E-ConvNeXt checkpoint? Authors' checkpoints need "
-                         "tools/convert_weights.py first.")
+        raise ValueError(f"{path!r} shares no parameter name with this model (it has e.g. "
+                         f"{report['unexpected'][:3]}, the model wants e.g. "
+                         f"{report['missing'][:3]}); is it an E-ConvNeXt checkpoint? Authors' "
+                         "checkpoints need tools/convert_weights.py --arch first.")
     if report["skipped_head"]:
         logger.warning("Classifier not loaded (class count differs, fine-tuning): %s",
                        "; ".join(report["skipped_head"]))
@@ -108,6 +157,7 @@ def load_pretrained(model, path_or_url):
                        len(report["unexpected"]), report["unexpected"][:10])
     model.set_state_dict(report["loadable"])
     logger.info("Loaded weights from %s", path)
+    report["path"] = path
     return report
 
 

@@ -6,33 +6,55 @@ global step, best metric), with prefixes ``latest``, ``best_model`` and ``epoch_
 PaddleClas writes them. Each file is written to a temporary name in the same folder,
 flushed to disk and renamed over the old one, and ``.pdstates`` goes last: a run killed
 while saving keeps the previous complete checkpoint.
+
+With ``Global.save_format: safetensors`` the model and EMA weights are written as
+``{prefix}.safetensors`` and ``{prefix}.ema.safetensors`` instead (``.pdopt`` and
+``.pdstates`` hold non-tensor state and stay Paddle pickles). Every file is read back
+through ``read_state_dict``, i.e. never by unpickling unchecked bytes.
 """
 import os
 
 import paddle
 
 from ..arch.weights import read_state_dict
+from ..safetensors_io import save_safetensors
 
-SUFFIXES = (".pdparams", ".pdopt", ".pdema", ".pdstates")
+SAVE_FORMATS = ("pdparams", "safetensors")
+# format -> (model weights suffix, EMA weights suffix)
+WEIGHT_SUFFIXES = {"pdparams": (".pdparams", ".pdema"),
+                   "safetensors": (".safetensors", ".ema.safetensors")}
+SUFFIXES = (".ema.safetensors", ".safetensors", ".pdparams", ".pdopt", ".pdema", ".pdstates")
 
 
 def _save_file(obj, path):
     tmp = f"{path}.tmp{os.getpid()}"
-    paddle.save(obj, tmp)
+    if path.endswith(".safetensors"):
+        save_safetensors(obj, tmp)
+    else:
+        paddle.save(obj, tmp)
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     return tmp
 
 
-def save_checkpoint(save_dir, prefix, model, optimizer=None, ema=None, states=None):
-    """Write ``{save_dir}/{prefix}.*``; returns the path prefix."""
+def save_checkpoint(save_dir, prefix, model, optimizer=None, ema=None, states=None,
+                    weights_format="pdparams"):
+    """Write ``{save_dir}/{prefix}.*``; returns the path prefix.
+
+    ``weights_format`` (``Global.save_format``): ``pdparams`` (PaddleClas's) or
+    ``safetensors`` for the model and EMA weights.
+    """
+    if weights_format not in WEIGHT_SUFFIXES:
+        raise ValueError(f"Global.save_format must be one of {', '.join(SAVE_FORMATS)}, got "
+                         f"{weights_format!r}")
+    weights_suffix, ema_suffix = WEIGHT_SUFFIXES[weights_format]
     os.makedirs(save_dir, exist_ok=True)
     base = os.path.join(save_dir, prefix)
-    parts = [(model.state_dict(), ".pdparams")]
+    parts = [(model.state_dict(), weights_suffix)]
     if optimizer is not None:
         parts.append((optimizer.state_dict(), ".pdopt"))
     if ema is not None:
-        parts.append((ema.module.state_dict(), ".pdema"))
+        parts.append((ema.module.state_dict(), ema_suffix))
     parts.append((dict(states or {}), ".pdstates"))
     pending = []
     try:
@@ -45,6 +67,11 @@ def save_checkpoint(save_dir, prefix, model, optimizer=None, ema=None, states=No
         raise
     for tmp, final in pending:
         os.replace(tmp, final)
+    # The other format's weights of this prefix are now stale: resume must not pick them.
+    for fmt, suffixes in WEIGHT_SUFFIXES.items():
+        for suffix in suffixes if fmt != weights_format else ():
+            if os.path.exists(base + suffix):
+                os.remove(base + suffix)
     return base
 
 
@@ -55,24 +82,39 @@ def _strip(path):
     return path
 
 
+def _weights_file(base, kind):
+    """``base`` + the model (kind 0) or EMA (kind 1) weights suffix that exists, or None.
+
+    Both formats present (a run killed between writing one and removing the other): the
+    newer file wins.
+    """
+    found = [base + WEIGHT_SUFFIXES[fmt][kind] for fmt in SAVE_FORMATS
+             if os.path.isfile(base + WEIGHT_SUFFIXES[fmt][kind])]
+    return max(found, key=os.path.getmtime) if found else None
+
+
 def load_checkpoint(path, model, optimizer=None, ema=None):
     """Resume from ``Global.checkpoints`` (a prefix such as ``output/X/latest``).
 
     Returns the ``.pdstates`` dict (epoch, global_step, best_metric, ...).
     """
     base = _strip(path)
-    needed = [".pdparams", ".pdstates"] + ([".pdopt"] if optimizer is not None else [])
+    weights = _weights_file(base, 0)
+    needed = [".pdstates"] + ([".pdopt"] if optimizer is not None else [])
     missing = [base + s for s in needed if not os.path.isfile(base + s)]
+    if weights is None:
+        missing.insert(0, f"{base}.pdparams (or .safetensors)")
     if missing:
         raise FileNotFoundError(f"Global.checkpoints={path!r}: missing {missing}. Give the "
                                 "prefix of a checkpoint written by training, e.g. "
                                 "output/EConvNeXt_mini/latest")
-    model.set_state_dict(read_state_dict(base + ".pdparams"))
+    model.set_state_dict(read_state_dict(weights))
     if optimizer is not None:
         optimizer.set_state_dict(read_state_dict(base + ".pdopt"))
     if ema is not None:
-        if os.path.isfile(base + ".pdema"):
-            ema.module.set_state_dict(read_state_dict(base + ".pdema"))
+        ema_weights = _weights_file(base, 1)
+        if ema_weights is not None:
+            ema.module.set_state_dict(read_state_dict(ema_weights))
         else:  # EMA switched on for a resumed run: start it from the weights
             ema.set(model)
     return read_state_dict(base + ".pdstates")

@@ -28,7 +28,8 @@ def _save(engine, prefix, epoch):
         return
     states = dict(engine.states, epoch=epoch, lr_scheduler=engine.lr_scheduler.state_dict())
     save_checkpoint(engine.output_dir, prefix, engine.base_model, engine.optimizer,
-                    engine.ema, states)
+                    engine.ema, states,
+                    weights_format=engine.config["Global"].get("save_format", "pdparams"))
 
 
 def _step(engine):
@@ -47,7 +48,7 @@ def _step(engine):
 def _check_finite(engine, loss, epoch, it):
     if not math.isfinite(float(loss)):
         latest = os.path.join(engine.output_dir, "latest")
-        kept = f"the last good checkpoint is {latest}.*" if os.path.exists(latest + ".pdparams") \
+        kept = f"the last good checkpoint is {latest}.*" if os.path.exists(latest + ".pdstates") \
             else "no checkpoint had been saved yet"
         raise NonFiniteLossError(
             f"loss became {float(loss)} at epoch {epoch}, iteration {it} (lr "

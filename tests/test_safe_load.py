@@ -1,0 +1,207 @@
+"""Checkpoints cannot run code: booby-trapped pickles on every load path, and the allow-list
+still reads everything paddle.save writes."""
+import datetime
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+
+from engine_helpers import QUICK_START, ROOT, make_split, tiny_overrides
+from ppcls_ext.arch import EConvNeXt_mini, load_pretrained
+from ppcls_ext.arch.weights import read_state_dict
+from ppcls_ext.engine.checkpoint import load_checkpoint, save_checkpoint
+from ppcls_ext.engine.optimizer import build_optimizer
+from ppcls_ext.export import load_export_weights
+from ppcls_ext.safe_load import UnsafeCheckpointError, safe_paddle_load
+
+SUFFIXES = (".pdparams", ".pdopt", ".pdema", ".pdstates", ".safetensors")
+
+
+class _Payload:
+    """Unpickling this runs a shell command that creates ``marker``."""
+
+    def __init__(self, marker, via="system"):
+        self.marker, self.via = str(marker), via
+
+    def __reduce__(self):
+        if self.via == "eval":  # the global Paddle's own DenseTensor reduce uses
+            return eval, (f"open({self.marker!r}, 'w').close()",)
+        if self.via == "popen":
+            return subprocess.Popen, (["touch", self.marker],)
+        return os.system, (f"touch {self.marker}",)
+
+
+def write_trap(path, marker, via="system", state=None):
+    """A plausible checkpoint (real tensors as numpy, as paddle.save writes) with a payload."""
+    obj = dict(state or {"stem.conv1.weight": np.zeros([2, 2], "float32")})
+    obj["__evil__"] = _Payload(marker, via)
+    with open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=4)
+    return str(path)
+
+
+@pytest.fixture
+def marker(tmp_path):
+    path = tmp_path / "PWNED"
+    yield path
+    assert not path.exists(), "the booby-trapped pickle ran its payload"
+
+
+def test_the_trap_really_fires_under_plain_pickle(tmp_path):
+    """Guard against a test that passes because the payload is broken."""
+    marker = tmp_path / "fired"
+    path = write_trap(tmp_path / "evil.pdparams", marker)
+    with open(path, "rb") as f:
+        pickle.load(f)
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("via,refused", [("system", "posix.system"), ("eval", "builtins.eval"),
+                                         ("popen", "subprocess.Popen")])
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_read_state_dict_refuses_with_file_and_global(tmp_path, marker, suffix, via, refused):
+    path = write_trap(tmp_path / f"evil{suffix}", marker, via)
+    error = UnsafeCheckpointError if suffix != ".safetensors" else ValueError
+    with pytest.raises(error) as info:
+        read_state_dict(path)
+    message = str(info.value)
+    assert "\n" not in message and path in message
+    if suffix != ".safetensors":  # a pickle named .safetensors fails safetensors' header check
+        assert refused in message and "PPCLS_TRUST_PICKLE=1" in message
+
+
+def test_pretrained_and_arch_factory_refuse(tmp_path, marker):
+    model = EConvNeXt_mini(class_num=3)
+    for name in ("evil.pdparams", "evil.safetensors", "evil.pdema"):
+        path = write_trap(tmp_path / name, marker)
+        with pytest.raises(ValueError, match=name):
+            load_pretrained(model, path)
+    write_trap(tmp_path / "prefix.pdparams", marker)  # suffix omitted, as in Global.*
+    with pytest.raises(UnsafeCheckpointError, match="prefix.pdparams"):
+        EConvNeXt_mini(class_num=3, pretrained=str(tmp_path / "prefix"))
+
+
+def _small_checkpoint(tmp_path, with_ema=True):
+    model = paddle.nn.Linear(3, 2)
+    opt, sched = build_optimizer({"name": "AdamW", "lr": {"name": "Cosine",
+                                                          "learning_rate": 0.1}}, 1, 2, model)
+    model(paddle.ones([1, 3])).sum().backward()
+    opt.step()
+    ema = None
+    if with_ema:
+        from ppcls_ext._ppcls import ppcls_module
+
+        ema = ppcls_module("utils.ema").ExponentialMovingAverage(model, decay=0.9)
+    base = save_checkpoint(str(tmp_path), "latest", model, opt, ema,
+                           {"epoch": 1, "lr_scheduler": sched.state_dict()})
+    return base, model, opt, ema
+
+
+@pytest.mark.parametrize("suffix", [".pdparams", ".pdopt", ".pdema", ".pdstates"])
+def test_resume_refuses_any_trapped_part(tmp_path, marker, suffix):
+    base, model, opt, ema = _small_checkpoint(tmp_path)
+    write_trap(base + suffix, marker, state=paddle.load(base + suffix, return_numpy=True))
+    with pytest.raises(UnsafeCheckpointError, match=f"latest{suffix}.*posix.system"):
+        load_checkpoint(base, model, opt, ema)
+
+
+def test_export_refuses_trapped_ema_and_weights(tmp_path, marker):
+    model = EConvNeXt_mini(class_num=3)
+    prefix = str(tmp_path / "ckpt")
+    paddle.save(model.state_dict(), prefix + ".pdparams")
+    write_trap(prefix + ".pdema", marker)
+    with pytest.raises(UnsafeCheckpointError, match="ckpt.pdema"):
+        load_export_weights(model, prefix)
+    os.remove(prefix + ".pdema")
+    write_trap(prefix + ".pdparams", marker)
+    with pytest.raises(UnsafeCheckpointError, match="ckpt.pdparams"):
+        load_export_weights(model, prefix + ".pdparams")
+
+
+def _tool(name, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", f"{name}.py"), *args],
+                          capture_output=True, text=True, timeout=600,
+                          env={k: v for k, v in os.environ.items()
+                               if k not in ("PPCLS_TRUST_PICKLE", "PPCLS_DEBUG")})
+
+
+def _config_args(overrides):
+    args = ["-c", QUICK_START]
+    for o in overrides:
+        args += ["-o", o]
+    return args
+
+
+def test_command_line_tools_never_run_the_payload(tmp_path, marker):
+    """tools/eval.py (the reported exploit), train.py resume, export_model.py, convert_weights.py:
+    each ends in one 'error:' line naming the file and the refused global."""
+    data = make_split(str(tmp_path / "data"), 4, name="train_list.txt")
+    make_split(data, 4, name="val_list.txt")
+    base = str(_small_checkpoint(tmp_path / "ck", with_ema=False)[0])
+    write_trap(base + ".pdparams", marker)  # the first file a resume reads
+    evil = write_trap(tmp_path / "evil.pdparams", marker)
+    common = tiny_overrides(data, str(tmp_path / "out"), epochs=2)
+    runs = {
+        "eval": _tool("eval", *_config_args(common + [f"Global.pretrained_model={evil}"])),
+        "train": _tool("train", *_config_args(common + [f"Global.checkpoints={base}"])),
+        "export_model": _tool("export_model", *_config_args(
+            common + [f"Global.pretrained_model={evil[:-len('.pdparams')]}",
+                      f"Global.save_inference_dir={tmp_path}/inf"])),
+        "convert_weights": _tool("convert_weights", "--src", evil,
+                                 "--dst", str(tmp_path / "out.safetensors")),
+    }
+    for tool, result in runs.items():
+        lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert result.returncode == 2, (tool, result.stderr[-2000:])
+        assert len(lines) == 1 and "posix.system" in lines[0], (tool, result.stderr[-2000:])
+        assert "Traceback" not in result.stderr, tool
+    assert "latest.pdparams" in runs["train"].stderr and "evil.pdparams" in runs["eval"].stderr
+    assert not (tmp_path / "out.safetensors").exists()
+    assert not (tmp_path / "inf").exists()
+
+
+def test_allow_list_reads_everything_paddle_save_writes(tmp_path):
+    base, model, opt, ema = _small_checkpoint(tmp_path)
+    for suffix in (".pdparams", ".pdopt", ".pdema", ".pdstates"):
+        ours, theirs = safe_paddle_load(base + suffix), paddle.load(base + suffix)
+        assert ours.keys() == theirs.keys()
+    assert safe_paddle_load(base + ".pdopt")["LR_Scheduler"] == opt.state_dict()["LR_Scheduler"]
+    # the other shapes Paddle emits: protocol 2, nested tensors (master_weights), numpy
+    # scalars and tensors inside a non-state-dict object, OrderedDict
+    import collections
+
+    odd = {"m": paddle.ones([2]), "master_weights": {"w": paddle.ones([3])},
+           "LR_Scheduler": collections.OrderedDict(last_epoch=2, last_lr=0.1),
+           "best": np.float32(0.5), "arr": np.arange(3)}
+    for protocol in (2, 4):
+        path = str(tmp_path / f"odd{protocol}.pdopt")
+        paddle.save(odd, path, protocol=protocol)
+        got = safe_paddle_load(path)
+        np.testing.assert_array_equal(got["master_weights"]["w"].numpy(), np.ones([3]))
+        assert got["best"] == 0.5 and got["LR_Scheduler"]["last_epoch"] == 2
+    fresh = paddle.nn.Linear(3, 2)
+    load_checkpoint(base, fresh)
+    np.testing.assert_array_equal(fresh.weight.numpy(), model.weight.numpy())
+
+
+def test_trust_switch_and_corrupt_files(tmp_path, monkeypatch):
+    path = str(tmp_path / "mine.pdstates")
+    with open(path, "wb") as f:  # a harmless global the allow-list does not know
+        pickle.dump({"when": datetime.date(2026, 1, 1)}, f)
+    with pytest.raises(UnsafeCheckpointError, match="datetime.date"):
+        read_state_dict(path)
+    monkeypatch.setenv("PPCLS_TRUST_PICKLE", "1")
+    assert read_state_dict(path)["when"] == datetime.date(2026, 1, 1)
+    monkeypatch.delenv("PPCLS_TRUST_PICKLE")
+    good = str(tmp_path / "w.pdparams")
+    paddle.save(paddle.nn.Linear(3, 2).state_dict(), good)
+    data = open(good, "rb").read()
+    for name, content in (("trunc.pdparams", data[:len(data) // 2]),
+                          ("text.pdparams", b"not a pickle at all")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=f"{name}.*corrupt, truncated"):
+            read_state_dict(str(tmp_path / name))
