@@ -8,12 +8,18 @@ name (safetensors itself stores no checksum). Files from elsewhere (no such meta
 unchecked, as with any other safetensors reader.
 """
 import hashlib
+import json
 import os
+import struct
 
 import numpy as np
 
 SUFFIX = ".safetensors"
 _HASH_PREFIX = "sha256:"
+# bytes per element of the safetensors dtype names (format spec), for error reports only
+_ITEM_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2,
+               "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+               "C64": 8}
 
 
 def _digest(tensor):
@@ -58,7 +64,8 @@ def load_safetensors(path):
     except (SafetensorError, OSError, ValueError, KeyError) as exc:
         size = os.path.getsize(path) if os.path.exists(path) else 0
         raise ValueError(f"Cannot read {path!r} ({size} bytes): not a valid safetensors "
-                         f"file, truncated or its header was altered ({exc})") from None
+                         f"file, truncated or its header was altered ({exc}){_diagnose(path)}"
+                         ) from None
     wrong = [key for key, tensor in state.items()
              if _HASH_PREFIX + key in metadata and metadata[_HASH_PREFIX + key] != _digest(tensor)]
     gone = sorted(k[len(_HASH_PREFIX):] for k in metadata
@@ -70,3 +77,40 @@ def load_safetensors(path):
         raise ValueError(f"{path!r} was altered after it was written: the bytes of "
                          f"{len(wrong)} tensors do not match their recorded SHA-256: {wrong[:10]}")
     return state
+
+
+def _diagnose(path):
+    """Which tensors a broken file fails on, from its header (8-byte length + JSON).
+
+    Only for the error message, after safetensors refused the file; "" when the header
+    itself is unreadable.
+    """
+    try:
+        with open(path, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            if length > min(os.path.getsize(path), 100 << 20):
+                return ""
+            header = json.loads(f.read(length))
+        data_bytes = os.path.getsize(path) - 8 - length
+        past_end, wrong_size = [], []
+        for key, info in header.items():
+            if key == "__metadata__":
+                continue
+            start, end = info["data_offsets"]
+            count = 1
+            for dim in info["shape"]:
+                count *= dim
+            if end > data_bytes:
+                past_end.append(key)
+            elif count * _ITEM_BYTES.get(info["dtype"], 0) != end - start:
+                wrong_size.append(f"{key} {info['dtype']}{info['shape']} in {end - start} bytes")
+    except Exception:  # noqa: BLE001 - a header this broken gets the plain message
+        return ""
+    parts = []
+    if past_end:
+        parts.append(f"; {len(past_end)} tensors lie past the end of the file (truncated): "
+                     f"{sorted(past_end)[:10]}")
+    if wrong_size:
+        parts.append(f"; {len(wrong_size)} tensors whose shape/dtype do not match their "
+                     f"bytes: {wrong_size[:10]}")
+    return "".join(parts)

@@ -39,8 +39,9 @@ def _is_url(path):
 def resolve_weights_path(path_or_url):
     """Local weights file for a path or URL (downloaded and cached).
 
-    ``.pdparams``, ``.pdema`` (EMA weights) or ``.safetensors``; without a suffix ``X.pdparams`` is tried, then
-    ``X.safetensors`` (PaddleClas's Global.pretrained_model omits ``.pdparams``).
+    ``.pdparams``, ``.pdema`` (EMA weights) or ``.safetensors``; without a suffix
+    ``X.pdparams`` is tried, then ``X.safetensors`` (PaddleClas's Global.pretrained_model
+    omits ``.pdparams``).
     """
     if _is_url(path_or_url):
         path_or_url = ppcls_module("utils.download").get_weights_path_from_url(path_or_url)
