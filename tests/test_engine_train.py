@@ -17,8 +17,9 @@ from ppcls_ext.engine import Engine
 from ppcls_ext.engine import loops
 
 TRAIN_LINE = re.compile(r"\[Train\]\[Epoch (\d+)/(\d+)\]\[Iter: (\d+)/(\d+)\]lr: ([0-9.e-]+), "
-                        r"CELoss: [0-9.]+, loss: [0-9.]+, batch_cost: [0-9.]+s, reader_cost: "
-                        r"[0-9.]+s, ips: [0-9.]+ samples/s, eta: \d+:\d\d:\d\d")
+                        r"CELoss: [0-9.]+, loss: [0-9.]+, top1: [0-9.]+, top5: [0-9.]+, "
+                        r"batch_cost: [0-9.]+s, reader_cost: [0-9.]+s, ips: [0-9.]+ samples/s, "
+                        r"eta: \d+:\d\d:\d\d")
 EVAL_LINE = re.compile(r"\[Eval\]\[Epoch (\d+)\]\[Avg\]CELoss: [0-9.]+, loss: [0-9.]+, "
                        r"top1: ([0-9.]+), top5: [0-9.]+")
 
@@ -171,6 +172,7 @@ def test_imagenet_config_trains_one_iteration(variant, tmp_path):
     assert len(engine.train_loader) == 1
     images, labels = next(iter(engine.train_loader))
     assert images.shape == [2, 3, 224, 224] and labels.shape == [2, 1000]  # mixup/cutmix
+    assert engine.train_metrics == []  # Metric.Train dropped with mixed labels, as PaddleClas
     result = loops.train_epoch(engine, 1)
     assert math.isfinite(result["loss"]) and engine.states["global_step"] == 1
     # warm-up from 0 over 20 epochs of 1 step: after one step, 2.5e-4 / 20

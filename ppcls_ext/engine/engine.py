@@ -21,6 +21,7 @@ from .losses import build_loss
 from .metrics import build_metrics
 from .optimizer import build_optimizer
 from .recorder import Recorder, logger
+from .static import apply_to_static, check_supported
 from . import loops
 
 
@@ -41,6 +42,7 @@ class Engine:
         g = config["Global"]
         self.epochs = int(g.get("epochs", 1))
         self.output_dir = os.path.join(g.get("output_dir", "./output"), config["Arch"]["name"])
+        check_supported(g)
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
         logger.init_logger(log_file=os.path.join(g.get("output_dir", "./output"), f"{mode}.log"))
@@ -63,6 +65,8 @@ class Engine:
         self.eval_loss = build_loss(config.get("Loss"), "Eval")
         metric_cfg = config.get("Metric") or {}
         self.eval_metrics = build_metrics(metric_cfg.get("Eval"), "Metric.Eval")
+        self.train_metrics = self._train_metrics(metric_cfg.get("Train")) if mode == "train" \
+            else []
 
         self.update_freq = int(g.get("update_freq", 1))
         if self.update_freq < 1:
@@ -76,6 +80,7 @@ class Engine:
         self.ema = self._build_ema(config.get("EMA")) if mode == "train" else None
         self.states = dict(epoch=0, global_step=0, best_metric=0.0, best_epoch=0)
         self._load_weights(g)
+        self.model = apply_to_static(g, self.model)
         if self.world_size > 1:
             self.model = paddle.DataParallel(self.model)
         self.recorder = Recorder(self.output_dir, g.get("use_visualdl", False), self.is_main)
@@ -90,9 +95,18 @@ class Engine:
                              "batch_size too large for drop_last=True?")
         return loader
 
+    def _train_metrics(self, metric_list):
+        if metric_list and getattr(self.train_loader.collate_fn, "batch_ops", None):
+            # PaddleClas's engine drops them too: mixed soft labels have no single true class
+            logger.warning("Metric.Train is not computed: DataLoader.Train has "
+                           "batch_transform_ops (Mixup/CutMix), whose labels are mixtures.")
+            return []
+        return build_metrics(metric_list, "Metric.Train")
+
     def _setup_amp(self, amp_cfg):
         self.amp_level = None
         self.scaler = None
+        self.amp_use_promote = bool((amp_cfg or {}).get("use_promote", False))  # PaddleClas's default
         if not amp_cfg or not amp_cfg.get("use_amp", True):
             return
         if self.device == "cpu":
@@ -131,7 +145,7 @@ class Engine:
             import contextlib
 
             return contextlib.nullcontext()
-        return paddle.amp.auto_cast(level=self.amp_level)
+        return paddle.amp.auto_cast(level=self.amp_level, use_promote=self.amp_use_promote)
 
     @property
     def base_model(self):

@@ -62,6 +62,8 @@ def train_epoch(engine, epoch):
     if hasattr(loader.batch_sampler, "set_epoch"):
         loader.batch_sampler.set_epoch(epoch)
     meters = {}
+    for metric in engine.train_metrics:
+        metric.reset()
     batch_time, reader_time = AverageMeter("batch_cost"), AverageMeter("reader_cost")
     iters, print_step = len(loader), int(engine.config["Global"].get("print_batch_step", 10))
     tic = time.time()
@@ -77,19 +79,29 @@ def train_epoch(engine, epoch):
             _step(engine)
         for key, value in losses.items():
             meters.setdefault(key, AverageMeter(key)).update(float(value), images.shape[0])
+        for metric in engine.train_metrics:  # Metric.Train, as PaddleClas logs it
+            metric.update(logits, labels)
         batch_time.update(time.time() - tic)
         if it % print_step == 0 or it == iters - 1:
             remaining = (engine.epochs - epoch) * iters + iters - it - 1
             logger.info(train_line(epoch, engine.epochs, it, iters, _current_lr(engine),
-                                   {k: m.val for k, m in meters.items()}, batch_time.avg,
+                                   dict({k: m.val for k, m in meters.items()},
+                                        **_train_accuracy(engine)), batch_time.avg,
                                    reader_time.avg, images.shape[0],
                                    remaining * batch_time.avg))
             engine.recorder.scalars("train", {k: m.val for k, m in meters.items()},
                                     engine.states["global_step"])
         tic = time.time()
-    averages = {k: m.avg for k, m in meters.items()}
+    averages = dict({k: m.avg for k, m in meters.items()}, **_train_accuracy(engine))
     logger.info(f"[Train][Epoch {epoch}/{engine.epochs}][Avg]{format_metrics(averages)}")
     return averages
+
+
+def _train_accuracy(engine):
+    out = {}
+    for metric in engine.train_metrics:
+        out.update(metric.accumulate(all_ranks=False))
+    return out
 
 
 def train(engine):
