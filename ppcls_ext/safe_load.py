@@ -102,3 +102,31 @@ def safe_paddle_load(path):
         data = f.read()
     check_pickle_bytes(data, path)
     return paddle.load(io.BytesIO(data))
+
+
+def guard_paddle_load():
+    """Route every later ``paddle.load(file)`` in this process through the allow-list.
+
+    For code this project runs but does not own: PaddleClas's engine under
+    ``PADDLECLAS_ROOT`` calls ``paddle.load`` itself (``ppcls.utils.save_load``). Only a
+    pickle read from a file path is checked; ``safetensors=True`` loads and in-memory
+    buffers pass through. Idempotent.
+    """
+    import paddle
+
+    original = paddle.load
+    if getattr(original, "_ppcls_guarded", False):
+        return
+
+    def guarded_load(path, **configs):
+        if trust_enabled() or configs.get("safetensors") or \
+                not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
+            return original(path, **configs)
+        with open(path, "rb") as f:
+            data = f.read()
+        check_pickle_bytes(data, os.fspath(path))
+        return original(io.BytesIO(data), **configs)
+
+    guarded_load._ppcls_guarded = True
+    guarded_load.__doc__ = original.__doc__
+    paddle.load = guarded_load

@@ -205,3 +205,22 @@ def test_trust_switch_and_corrupt_files(tmp_path, monkeypatch):
         (tmp_path / name).write_bytes(content)
         with pytest.raises(ValueError, match=f"{name}.*corrupt, truncated"):
             read_state_dict(str(tmp_path / name))
+
+
+def test_paddleclas_engine_loads_are_guarded_too(tmp_path, marker, monkeypatch):
+    """Under PADDLECLAS_ROOT, tools/_launch.py hands the config to PaddleClas's engine, whose
+    save_load calls paddle.load itself: guard_paddle_load routes those calls through the
+    allow-list (shown here on the wheel's copy of the same function)."""
+    from paddleclas.ppcls.utils.save_load import load_dygraph_pretrain
+    from ppcls_ext.safe_load import guard_paddle_load
+
+    monkeypatch.setattr(paddle, "load", paddle.load)  # undone after the test
+    guard_paddle_load()
+    guard_paddle_load()  # idempotent
+    write_trap(tmp_path / "evil.pdparams", marker)
+    with pytest.raises(UnsafeCheckpointError, match="evil.pdparams.*posix.system"):
+        load_dygraph_pretrain(paddle.nn.Linear(2, 2), str(tmp_path / "evil"))
+    good, fresh = paddle.nn.Linear(2, 2), paddle.nn.Linear(2, 2)
+    paddle.save(good.state_dict(), str(tmp_path / "good.pdparams"))
+    load_dygraph_pretrain(fresh, str(tmp_path / "good"))
+    np.testing.assert_array_equal(fresh.weight.numpy(), good.weight.numpy())
