@@ -4,8 +4,11 @@
         -o Global.pretrained_model=output/EConvNeXt_mini/best_model \
         -o Global.save_inference_dir=inference/EConvNeXt_mini_digits [--onnx]
 
-Writes inference.json, inference.pdiparams and inference.yml (preprocessing and label
-names); with --onnx also inference.onnx (paddle2onnx, opset 13).
+Global.pretrained_model is a .pdparams or .safetensors file (suffix optional); EMA weights
+beside it (.pdema / .ema.safetensors) are preferred. Pickles are read through the project's
+allow-list, never by plain unpickling. Writes inference.json, inference.pdiparams and
+inference.yml (preprocessing and label names); with --onnx also inference.onnx (paddle2onnx,
+opset 13).
 """
 import argparse
 import os
