@@ -123,10 +123,10 @@ def test_export_refuses_trapped_ema_and_weights(tmp_path, marker):
 
 
 def _tool(name, *args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", f"{name}.py"), *args],
-                          capture_output=True, text=True, timeout=600,
-                          env={k: v for k, v in os.environ.items()
-                               if k not in ("PPCLS_TRUST_PICKLE", "PPCLS_DEBUG")})
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", f"{name}.py"), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={k: v for k, v in os.environ.items()
+                                 if k not in ("PPCLS_TRUST_PICKLE", "PPCLS_DEBUG")})
 
 
 def _config_args(overrides):
@@ -136,31 +136,61 @@ def _config_args(overrides):
     return args
 
 
-def test_command_line_tools_never_run_the_payload(tmp_path, marker):
-    """tools/eval.py (the reported exploit), train.py resume, export_model.py, convert_weights.py:
-    each ends in one 'error:' line naming the file and the refused global."""
+@pytest.fixture
+def tiny_data(tmp_path):
     data = make_split(str(tmp_path / "data"), 4, name="train_list.txt")
     make_split(data, 4, name="val_list.txt")
-    base = str(_small_checkpoint(tmp_path / "ck", with_ema=False)[0])
-    write_trap(base + ".pdparams", marker)  # the first file a resume reads
+    return data
+
+
+def _one_error_line(tool, returncode, stderr):
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert returncode == 2, (tool, stderr[-2000:])
+    assert len(lines) == 1 and "posix.system" in lines[0], (tool, stderr[-2000:])
+    assert "Traceback" not in stderr, tool
+    return lines[0]
+
+
+def test_command_line_tools_never_run_the_payload(tmp_path, marker, tiny_data):
+    """The reported exploit (tools/eval.py with Global.pretrained_model) and the converter,
+    as processes, run side by side: one 'error:' line naming file and refused global."""
     evil = write_trap(tmp_path / "evil.pdparams", marker)
-    common = tiny_overrides(data, str(tmp_path / "out"), epochs=2)
-    runs = {
+    common = tiny_overrides(tiny_data, str(tmp_path / "out"), epochs=2)
+    procs = {
         "eval": _tool("eval", *_config_args(common + [f"Global.pretrained_model={evil}"])),
-        "train": _tool("train", *_config_args(common + [f"Global.checkpoints={base}"])),
-        "export_model": _tool("export_model", *_config_args(
-            common + [f"Global.pretrained_model={evil[:-len('.pdparams')]}",
-                      f"Global.save_inference_dir={tmp_path}/inf"])),
         "convert_weights": _tool("convert_weights", "--src", evil,
                                  "--dst", str(tmp_path / "out.safetensors")),
     }
-    for tool, result in runs.items():
-        lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-        assert result.returncode == 2, (tool, result.stderr[-2000:])
-        assert len(lines) == 1 and "posix.system" in lines[0], (tool, result.stderr[-2000:])
-        assert "Traceback" not in result.stderr, tool
-    assert "latest.pdparams" in runs["train"].stderr and "evil.pdparams" in runs["eval"].stderr
+    for tool, proc in procs.items():
+        _, stderr = proc.communicate(timeout=600)
+        assert "evil.pdparams" in _one_error_line(tool, proc.returncode, stderr)
     assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_engine_resume_and_export_tool_refuse(tmp_path, marker, tiny_data, monkeypatch, capsys):
+    """Training resume and evaluation through the Engine, and tools/export_model.py's main."""
+    from engine_helpers import load
+    from ppcls_ext.engine import Engine
+
+    base = str(_small_checkpoint(tmp_path / "ck", with_ema=False)[0])
+    write_trap(base + ".pdparams", marker)  # the first file a resume reads
+    evil = write_trap(tmp_path / "evil.pdparams", marker)
+    common = tiny_overrides(tiny_data, str(tmp_path / "out"), epochs=2)
+    with pytest.raises(UnsafeCheckpointError, match="latest.pdparams.*posix.system"):
+        Engine(load(QUICK_START, common + [f"Global.checkpoints={base}"]), mode="train")
+    with pytest.raises(UnsafeCheckpointError, match="evil.pdparams.*posix.system"):
+        Engine(load(QUICK_START, common + [f"Global.pretrained_model={evil}"]), mode="eval")
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import export_model
+
+    monkeypatch.setattr(sys, "argv", ["export_model.py", *_config_args(
+        common + [f"Global.pretrained_model={evil[:-len('.pdparams')]}",
+                  f"Global.save_inference_dir={tmp_path}/inf"])])
+    with pytest.raises(SystemExit) as info:
+        export_model.main()
+    assert "evil.pdparams" in _one_error_line("export_model", info.value.code,
+                                              capsys.readouterr().err)
     assert not (tmp_path / "inf").exists()
 
 

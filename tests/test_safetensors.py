@@ -168,3 +168,16 @@ def test_training_saves_safetensors_and_eval_reads_them(tmp_path):
     with pytest.raises(ConfigError, match="Global.save_format must be one of pdparams, "
                                           "safetensors, got 'pt'"):
         load(QUICK_START, overrides + ["Global.save_format=pt"])
+
+
+def test_authors_checkpoint_converts_straight_to_safetensors(tmp_path):
+    from test_arch_weights import _authors_naming
+
+    ref = EConvNeXt_mini(class_num=5)
+    src = str(tmp_path / "authors.pdparams")
+    paddle.save(_authors_naming(ref.state_dict()), src)
+    dst = str(tmp_path / "ours.safetensors")
+    assert convert_weights.main(["--src", src, "--dst", dst, "--arch", "EConvNeXt_mini"]) == 0
+    x = paddle.randn([1, 3, 32, 32])
+    np.testing.assert_allclose(_outputs(EConvNeXt_mini(class_num=5, pretrained=dst), x),
+                               _outputs(ref, x), atol=1e-5)
