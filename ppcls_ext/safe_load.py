@@ -88,8 +88,11 @@ def check_pickle_bytes(data, path):
     except UnsafeCheckpointError:
         raise
     except Exception as exc:  # pickle raises many types on truncated/foreign bytes
+        hint = ""
+        if data[8:10] == b'{"':  # 8-byte header length, then JSON: the safetensors layout
+            hint = "; it looks like a safetensors file: give it the .safetensors suffix"
         raise ValueError(f"Cannot read {path!r}: the file is corrupt, truncated or not a "
-                         f"Paddle checkpoint ({type(exc).__name__}: {exc})") from None
+                         f"Paddle checkpoint ({type(exc).__name__}: {exc}){hint}") from None
 
 
 def safe_paddle_load(path):

@@ -112,6 +112,13 @@ def test_tensors_that_do_not_fit_the_model_are_named(tmp_path):
         load_pretrained(EConvNeXt_mini(class_num=4), other)
 
 
+def test_safetensors_file_with_a_pickle_suffix_gets_a_hint(tmp_path):
+    path = _saved(tmp_path)
+    os.rename(path, str(tmp_path / "w.pdparams"))
+    with pytest.raises(ValueError, match="w.pdparams.*looks like a safetensors file"):
+        read_state_dict(str(tmp_path / "w.pdparams"))
+
+
 def test_only_tensors_go_into_safetensors(tmp_path):
     with pytest.raises(ValueError, match=r"only tensors can be stored, not \['LR_Scheduler"):
         write_state_dict({"m": paddle.ones([2]), "LR_Scheduler": {"last_epoch": 1}},
