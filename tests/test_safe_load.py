@@ -254,3 +254,23 @@ def test_paddleclas_engine_loads_are_guarded_too(tmp_path, marker, monkeypatch):
     paddle.save(good.state_dict(), str(tmp_path / "good.pdparams"))
     load_dygraph_pretrain(fresh, str(tmp_path / "good"))
     np.testing.assert_array_equal(fresh.weight.numpy(), good.weight.numpy())
+
+
+def test_resume_journal_cannot_rename_outside_the_checkpoint(tmp_path):
+    """A checkpoint folder from someone else may carry a save journal ({prefix}.commit, used
+    to finish a save killed between its renames): it must not move files outside the
+    checkpoint's own names (overwriting e.g. ~/.bashrc would be code execution too)."""
+    import json
+
+    base, model, _, _ = _small_checkpoint(tmp_path / "ck", with_ema=False)
+    (tmp_path / "ck" / "latest.pdparams.tmp999").write_text("attacker's content")
+    (tmp_path / "outside.txt").write_text("a file of the user")
+    journal = [["latest.pdparams.tmp999", "../victim.txt"], ["../outside.txt", "latest.x"]]
+    (tmp_path / "ck" / "latest.commit").write_text(json.dumps(journal))
+    try:
+        load_checkpoint(base, model)
+    except ValueError as exc:  # refusing the journal is fine too, with one line
+        assert "\n" not in str(exc)
+    assert not (tmp_path / "victim.txt").exists()
+    assert (tmp_path / "outside.txt").read_text() == "a file of the user"
+    assert not (tmp_path / "ck" / "latest.x").exists()
