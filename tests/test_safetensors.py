@@ -119,6 +119,23 @@ def test_safetensors_file_with_a_pickle_suffix_gets_a_hint(tmp_path):
         read_state_dict(str(tmp_path / "w.pdparams"))
 
 
+def test_half_precision_weights_load_and_integer_ones_are_refused(tmp_path):
+    src = EConvNeXt_mini(class_num=4)
+    half = str(tmp_path / "half.safetensors")
+    write_state_dict({k: v.astype("bfloat16") if v.dtype == paddle.float32 else v
+                      for k, v in src.state_dict().items()}, half)
+    dst = EConvNeXt_mini(class_num=4)
+    assert load_pretrained(dst, half)["cast"]
+    assert dst.stem.conv1.conv.weight.dtype == paddle.float32
+    np.testing.assert_allclose(dst.stem.conv1.conv.weight.numpy(),
+                               src.stem.conv1.conv.weight.numpy(), rtol=1e-2, atol=1e-2)
+    ints = str(tmp_path / "ints.safetensors")
+    write_state_dict({k: v.astype("int32") for k, v in src.state_dict().items()}, ints)
+    with pytest.raises(ValueError, match=r"ints.safetensors' does not fit.*checkpoint dtype "
+                                         r"paddle.int32 vs model paddle.float32"):
+        load_pretrained(EConvNeXt_mini(class_num=4), ints)
+
+
 def test_only_tensors_go_into_safetensors(tmp_path):
     with pytest.raises(ValueError, match=r"only tensors can be stored, not \['LR_Scheduler"):
         write_state_dict({"m": paddle.ones([2]), "LR_Scheduler": {"last_epoch": 1}},

@@ -108,24 +108,49 @@ def _shape(value):
     return tuple(value.shape)
 
 
+def _fit_dtype(value, want):
+    """``value`` in the dtype of model tensor ``want``, or None if it cannot be.
+
+    Floating point converts to floating point (weights shared in float16/bfloat16 load into
+    a float32 model, as timm/transformers loaders do); any other dtype difference, e.g.
+    integers for a float parameter, cannot.
+    """
+    import paddle
+
+    if not isinstance(value, paddle.Tensor):
+        value = paddle.to_tensor(np.asarray(value))
+    if value.dtype == want.dtype:
+        return value
+    if paddle.is_floating_point(value) and paddle.is_floating_point(want):
+        return value.astype(want.dtype)
+    return None
+
+
 def match_state_dict(model_state, state):
     """Split ``state`` against ``model_state``: what loads, and what does not and why.
 
     A tensor whose shape differs is an error unless it belongs to the classifier, which is
-    skipped so that a checkpoint trained on another class count can seed fine-tuning.
+    skipped so that a checkpoint trained on another class count can seed fine-tuning. Another
+    floating-point dtype is converted (listed in ``cast``); another kind of dtype is an error.
     """
-    loadable, skipped_head, mismatched = {}, [], []
+    loadable, skipped_head, mismatched, cast = {}, [], [], []
     for key, value in state.items():
         if key not in model_state:
             continue
         want, got = _shape(model_state[key]), _shape(value)
-        if want == got:
-            loadable[key] = value
-        elif key.startswith(CLASSIFIER_PREFIX):
-            skipped_head.append(f"{key}: checkpoint {got} vs model {want}")
-        else:
-            mismatched.append(f"{key}: checkpoint {got} vs model {want}")
-    return dict(loadable=loadable, skipped_head=skipped_head, mismatched=mismatched,
+        if want != got:
+            (skipped_head if key.startswith(CLASSIFIER_PREFIX) else mismatched).append(
+                f"{key}: checkpoint {got} vs model {want}")
+            continue
+        fitted = _fit_dtype(value, model_state[key])
+        if fitted is None:
+            mismatched.append(f"{key}: checkpoint dtype {value.dtype} vs model "
+                              f"{model_state[key].dtype}")
+            continue
+        if fitted is not value and getattr(value, "dtype", None) != model_state[key].dtype:
+            cast.append(key)
+        loadable[key] = fitted
+    return dict(loadable=loadable, skipped_head=skipped_head, mismatched=mismatched, cast=cast,
                 missing=sorted(set(model_state) - set(state)),
                 unexpected=sorted(set(state) - set(model_state)))
 
@@ -134,19 +159,22 @@ def load_pretrained(model, path_or_url):
     """Load weights into ``model``; returns the ``match_state_dict`` report (+ ``path``).
 
     Raises FileNotFoundError for a missing file, ValueError for an unreadable one or for a
-    shape mismatch outside the classifier.
+    shape (or non-float dtype) mismatch outside the classifier.
     """
     path = resolve_weights_path(path_or_url)
     report = match_state_dict(model.state_dict(), read_state_dict(path))
     if report["mismatched"]:
         raise ValueError(f"{path!r} does not fit this model (shape mismatch outside the "
-                         f"classifier, wrong variant?) in {len(report['mismatched'])} "
+                         f"classifier or a dtype clash; wrong variant?) in {len(report['mismatched'])} "
                          f"tensors: {report['mismatched'][:5]}")
     if not report["loadable"]:
         raise ValueError(f"{path!r} shares no parameter name with this model (it has e.g. "
                          f"{report['unexpected'][:3]}, the model wants e.g. "
                          f"{report['missing'][:3]}); is it an E-ConvNeXt checkpoint? Authors' "
                          "checkpoints need tools/convert_weights.py --arch first.")
+    if report["cast"]:
+        logger.info("%d tensors of %s converted to the model's dtype, e.g. %s",
+                    len(report["cast"]), path, report["cast"][:3])
     if report["skipped_head"]:
         logger.warning("Classifier not loaded (class count differs, fine-tuning): %s",
                        "; ".join(report["skipped_head"]))
