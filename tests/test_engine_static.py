@@ -1,5 +1,5 @@
 """Config keys PaddleClas's engine acts on, acted on here too: Global.to_static (the model as
-a static graph), Metric.Train (accuracy in the training log), AMP.use_promote; and the Global
+a static graph), Metric.Train (accuracy in the training log); and the Global
 keys this engine refuses instead of ignoring (use_dali, eval_mode)."""
 import os
 import re
@@ -79,17 +79,6 @@ def test_train_metrics_are_computed_and_logged(data, tmp_path):
     log = open(os.path.join(str(tmp_path), "train.log")).read()
     assert re.search(r"\[Iter: 5/6\]lr: [0-9.]+, CELoss: [0-9.]+, loss: [0-9.]+, "
                      r"top1: [0-9.]+, top5: 1.00000, batch_cost", log)
-
-
-def test_amp_use_promote_reaches_auto_cast(data, tmp_path, monkeypatch):
-    engine = _engine(data, str(tmp_path), mode="eval")
-    seen = {}
-    monkeypatch.setattr(paddle.amp, "auto_cast", lambda **kw: seen.update(kw))
-    engine.amp_level, engine.amp_use_promote = "O1", True  # as _setup_amp sets them on a GPU
-    engine.autocast()
-    assert seen == {"level": "O1", "use_promote": True}
-    engine._setup_amp({"use_amp": True, "use_promote": True})  # on CPU: fp32, flag kept
-    assert engine.amp_level is None and engine.amp_use_promote is True
 
 
 @pytest.mark.parametrize("override,message", [

@@ -106,7 +106,6 @@ class Engine:
     def _setup_amp(self, amp_cfg):
         self.amp_level = None
         self.scaler = None
-        self.amp_use_promote = bool((amp_cfg or {}).get("use_promote", False))  # PaddleClas's default
         if not amp_cfg or not amp_cfg.get("use_amp", True):
             return
         if self.device == "cpu":
@@ -145,7 +144,7 @@ class Engine:
             import contextlib
 
             return contextlib.nullcontext()
-        return paddle.amp.auto_cast(level=self.amp_level, use_promote=self.amp_use_promote)
+        return paddle.amp.auto_cast(level=self.amp_level)
 
     @property
     def base_model(self):
