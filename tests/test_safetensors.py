@@ -205,3 +205,19 @@ def test_authors_checkpoint_converts_straight_to_safetensors(tmp_path):
     x = paddle.randn([1, 3, 32, 32])
     np.testing.assert_allclose(_outputs(EConvNeXt_mini(class_num=5, pretrained=dst), x),
                                _outputs(ref, x), atol=1e-5)
+
+
+def test_resume_from_half_precision_weights_and_a_foreign_ema_file(tmp_path):
+    model = EConvNeXt_mini(class_num=4)
+    opt = paddle.optimizer.AdamW(parameters=model.parameters())
+    base = save_checkpoint(str(tmp_path), "latest", model, opt, _ema(model), {"epoch": 2},
+                           weights_format="safetensors")
+    write_state_dict({k: v.astype("float16") if v.dtype == paddle.float32 else v
+                      for k, v in model.state_dict().items()}, base + ".safetensors")
+    fresh = EConvNeXt_mini(class_num=4)
+    assert load_checkpoint(base, fresh)["epoch"] == 2
+    np.testing.assert_allclose(fresh.head.weight.numpy(), model.head.weight.numpy(), atol=1e-3)
+    write_state_dict(EConvNeXt_mini(class_num=7).state_dict(), base + ".ema.safetensors")
+    with pytest.raises(ValueError, match=r"latest.ema.safetensors' does not fit the model .*"
+                                         r"head\.weight"):
+        load_checkpoint(base, fresh, ema=_ema(fresh))

@@ -192,7 +192,7 @@ def _fitting_state(state, model, path, shown=4):
         raise ValueError(f"Global.checkpoints: {path!r} does not fit the model (another Arch or "
                          f"class_num?): {listed}. Resume with the config that wrote it, or "
                          "start from it with Global.pretrained_model (weights only)")
-    return state
+    return report["loadable"]  # float16/bfloat16 weights converted to the model's dtype
 
 
 def load_checkpoint(path, model, optimizer=None, ema=None):
@@ -217,7 +217,8 @@ def load_checkpoint(path, model, optimizer=None, ema=None):
     if ema is not None:
         ema_weights = _weights_file(base, 1)
         if ema_weights is not None:
-            ema.module.set_state_dict(read_state_dict(ema_weights))
+            ema.module.set_state_dict(_fitting_state(read_state_dict(ema_weights), ema.module,
+                                                     ema_weights))
         else:  # EMA switched on for a resumed run: start it from the weights
             ema.set(model)
     return read_state_dict(base + ".pdstates")
