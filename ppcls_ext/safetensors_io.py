@@ -22,6 +22,22 @@ _ITEM_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2
                "C64": 8}
 
 
+class SafetensorsMissingError(ImportError, RuntimeError):
+    """safetensors is not installed (a RuntimeError too, so the tools report it in one line)."""
+
+
+def _safetensors(module):
+    """``safetensors`` or ``safetensors.<module>``, with one clear line if it is missing."""
+    import importlib
+
+    try:
+        return importlib.import_module("safetensors" + (f".{module}" if module else ""))
+    except ImportError as exc:
+        raise SafetensorsMissingError(
+            f"reading/writing .safetensors needs the safetensors package (pip install "
+            f"safetensors==0.8.0, see requirements.txt): {exc}") from None
+
+
 def _digest(tensor):
     return hashlib.sha256(np.ascontiguousarray(tensor.numpy()).tobytes()).hexdigest()
 
@@ -45,8 +61,7 @@ def _as_tensors(state, path):
 
 def save_safetensors(state, path):
     """Write ``state`` (name -> tensor or array) to ``path`` with per-tensor SHA-256."""
-    from safetensors.paddle import save_file
-
+    save_file = _safetensors("paddle").save_file
     tensors = _as_tensors(state, path)
     metadata = {"format": "pd"}
     metadata.update({_HASH_PREFIX + key: _digest(t) for key, t in tensors.items()})
@@ -55,8 +70,8 @@ def save_safetensors(state, path):
 
 def load_safetensors(path):
     """name -> paddle.Tensor (CPU); ValueError naming the file (and keys) if it is broken."""
-    from safetensors import SafetensorError, safe_open
-
+    lib = _safetensors("")
+    SafetensorError, safe_open = lib.SafetensorError, lib.safe_open
     try:
         with safe_open(path, framework="paddle", device="cpu") as f:
             metadata = f.metadata() or {}

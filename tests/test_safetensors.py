@@ -221,3 +221,11 @@ def test_resume_from_half_precision_weights_and_a_foreign_ema_file(tmp_path):
     with pytest.raises(ValueError, match=r"latest.ema.safetensors' does not fit the model .*"
                                          r"head\.weight"):
         load_checkpoint(base, fresh, ema=_ema(fresh))
+
+
+def test_missing_safetensors_package_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    path = _saved(tmp_path)
+    monkeypatch.setitem(sys.modules, "safetensors", None)  # as if not installed
+    assert convert_weights.main(["--src", path, "--dst", str(tmp_path / "w.pdparams")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install safetensors==0.8.0" in err

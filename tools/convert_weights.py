@@ -93,7 +93,7 @@ def main(argv=None):
             if state is None:
                 return 2
         write_state_dict(state, args.dst)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # RuntimeError: no safetensors
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.dst} ({len(state)} tensors)")

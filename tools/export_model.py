@@ -28,6 +28,7 @@ def main():
 
     from ppcls_ext.engine.config import ConfigError, load_config
     from ppcls_ext.export import export, to_onnx
+    from ppcls_ext.safetensors_io import SafetensorsMissingError
 
     try:
         config = load_config(args.config, args.override)
@@ -37,7 +38,8 @@ def main():
         save_dir = export(config)
         if args.onnx:
             print(f"ONNX model written to {to_onnx(save_dir, opset_version=args.opset)}")
-    except (ConfigError, FileNotFoundError, ValueError, TypeError) as exc:
+    except (ConfigError, FileNotFoundError, ValueError, TypeError,
+            SafetensorsMissingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
 
