@@ -100,6 +100,9 @@ def safe_paddle_load(path):
     import paddle
 
     if trust_enabled():
+        from ._ppcls import logger
+
+        logger.warning("%s=1: loading %s with plain paddle.load (no allow-list)", TRUST_ENV, path)
         return paddle.load(path)
     with open(path, "rb") as f:
         data = f.read()

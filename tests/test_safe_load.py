@@ -218,7 +218,7 @@ def test_allow_list_reads_everything_paddle_save_writes(tmp_path):
     np.testing.assert_array_equal(fresh.weight.numpy(), model.weight.numpy())
 
 
-def test_trust_switch_and_corrupt_files(tmp_path, monkeypatch):
+def test_trust_switch_and_corrupt_files(tmp_path, monkeypatch, ppcls_warnings):
     path = str(tmp_path / "mine.pdstates")
     with open(path, "wb") as f:  # a harmless global the allow-list does not know
         pickle.dump({"when": datetime.date(2026, 1, 1)}, f)
@@ -226,6 +226,8 @@ def test_trust_switch_and_corrupt_files(tmp_path, monkeypatch):
         read_state_dict(path)
     monkeypatch.setenv("PPCLS_TRUST_PICKLE", "1")
     assert read_state_dict(path)["when"] == datetime.date(2026, 1, 1)
+    assert any("PPCLS_TRUST_PICKLE=1: loading" in m and "mine.pdstates" in m
+               for m in ppcls_warnings)
     monkeypatch.delenv("PPCLS_TRUST_PICKLE")
     good = str(tmp_path / "w.pdparams")
     paddle.save(paddle.nn.Linear(3, 2).state_dict(), good)
