@@ -14,7 +14,8 @@ real files of this project: model, AdamW/Momentum optimizer with LR scheduler, E
     _reconstruct``, ``numpy.ndarray`` and ``numpy.dtype``; with ``protocol=2`` also
     ``_codecs.encode`` (how protocol 2 spells bytes);
   * any other object (``_pickle_save``; e.g. an optimizer state with a nested
-    ``master_weights`` dict, or a states dict holding a tensor or numpy scalar): tensors
+    ``master_weights`` dict, PaddleClas's ``.pdopt`` (a list of optimizer states), or a
+    states dict holding a tensor or numpy scalar): tensors
     become ``tuple((name, ndarray))`` -> ``builtins.tuple``; numpy scalars
     ``numpy.core.multiarray.scalar``; ``OrderedDict`` may appear inside.
   * numpy 2 spells the module ``numpy._core.multiarray``: accepted as the same functions.

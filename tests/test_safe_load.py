@@ -213,6 +213,10 @@ def test_allow_list_reads_everything_paddle_save_writes(tmp_path):
         got = safe_paddle_load(path)
         np.testing.assert_array_equal(got["master_weights"]["w"].numpy(), np.ones([3]))
         assert got["best"] == 0.5 and got["LR_Scheduler"]["last_epoch"] == 2
+    # PaddleClas's engine saves .pdopt as a list of optimizer state dicts (tensors -> tuples)
+    paddle.save([opt.state_dict()], str(tmp_path / "paddleclas.pdopt"))
+    listed = safe_paddle_load(str(tmp_path / "paddleclas.pdopt"))
+    assert isinstance(listed, list) and listed[0].keys() == opt.state_dict().keys()
     fresh = paddle.nn.Linear(3, 2)
     load_checkpoint(base, fresh)
     np.testing.assert_array_equal(fresh.weight.numpy(), model.weight.numpy())
