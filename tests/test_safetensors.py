@@ -229,3 +229,15 @@ def test_missing_safetensors_package_is_one_clear_line(tmp_path, monkeypatch, ca
     assert convert_weights.main(["--src", path, "--dst", str(tmp_path / "w.pdparams")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install safetensors==0.8.0" in err
+
+
+def test_pretrained_url_to_safetensors(tmp_path, monkeypatch):
+    from paddleclas.ppcls.utils import download
+
+    src = EConvNeXt_mini(class_num=3)
+    cached = str(tmp_path / "remote.safetensors")
+    write_state_dict(src.state_dict(), cached)
+    monkeypatch.setattr(download, "get_weights_path_from_url", lambda url, md5sum=None: cached)
+    dst = EConvNeXt_mini(class_num=3, pretrained="https://example.org/mini.safetensors")
+    x = paddle.randn([1, 3, 32, 32])
+    np.testing.assert_array_equal(_outputs(dst, x), _outputs(src, x))
