@@ -79,6 +79,7 @@ def _run_and_kill(data, out, rng, kind, die_after_renames=None, index=None):
                     delay = rng.uniform(0, (ends[0] - begins[0]) if ends else 0.5)
                 time.sleep(delay)
                 proc.send_signal(signal.SIGKILL)
+                events.append(("KILL", [f"{delay:.3f}s"], time.time()))
                 break
     finally:
         proc.wait()
@@ -115,6 +116,9 @@ def _check_trial(data, out, events):
     engine = Engine(config, "train")
     epoch = engine.states["epoch"]
     assert epoch in expected, (epoch, expected)  # the last complete save (or the rolled one)
+    in_flight = [e[1] for e in events if e[0] == "SAVE_BEGIN"][-1:]
+    in_flight = in_flight[0] if in_flight and in_flight[0] not in [
+        e[1] for e in events if e[0] == "SAVE_END"] else None
     assert engine.states["global_step"] == epoch * STEPS
     # the weights are those of that same save, not of the neighbouring one
     assert checksum(engine.base_model) == pytest.approx(expected[epoch], rel=1e-6)
@@ -123,14 +127,19 @@ def _check_trial(data, out, events):
         schedule.step()
     assert engine.optimizer.get_lr() == pytest.approx(schedule.get_lr(), rel=1e-9)
     assert not glob.glob(latest + ".*tmp*") and not os.path.exists(latest + checkpoint.JOURNAL)
-    return f"resumed at epoch {epoch + 1}"
+    fate = "" if not in_flight or in_flight[0] != "latest" else (
+        ", the killed save had committed" if int(in_flight[1]) == epoch
+        else ", the killed save was discarded")
+    return f"resumed from the epoch-{epoch} checkpoint{fate}"
 
 
 def _trial(data, tmp_path, seed, kind, die_after_renames=None, index=None):
     out = str(tmp_path / f"trial{seed}")
     rng = random.Random(seed)
     events, code = _run_and_kill(data, out, rng, kind, die_after_renames, index)
-    killed_at = events[-1][:2] if events else None
+    marks = [e for e in events if e[0] != "KILL"]
+    killed_at = (marks[-1][:2] if marks else None,
+                 [e[1][0] for e in events if e[0] == "KILL"][:1])
     try:
         outcome = _check_trial(data, out, events)
     except Exception as exc:
