@@ -133,9 +133,11 @@ def run_engines(args):
         subprocess.run([sys.executable, os.path.join(ROOT, "tools/prepare_digits.py")],
                        check=True, cwd=ROOT)
     print(json.dumps(dict(machine(), when="start")), flush=True)
-    rows = []
+    rows, variants = [], args.variants.split(",")
+    if "paddleclas" not in variants or not set(variants) <= set(ENGINES):
+        sys.exit(f"--variants: a comma list of {', '.join(ENGINES)} including paddleclas")
     for rnd in range(args.rounds):
-        order = list(ENGINES) if rnd % 2 == 0 else list(ENGINES)[::-1]  # alternate who goes first
+        order = variants if rnd % 2 == 0 else variants[::-1]  # alternate who goes first
         for variant in order:
             out = subprocess.run([sys.executable, __file__, "--one-engine", variant,
                                   "--iters", str(args.iters), "--skip", str(args.skip)],
@@ -151,7 +153,7 @@ def run_engines(args):
     print("| engine | images/s (median) | peak RSS MB (median) | per-round ratio to PaddleClas "
           "| median ratio |")
     print("|---|---:|---:|---|---:|")
-    for variant in ENGINES:
+    for variant in variants:
         mine = [r for r in rows if r["engine"] == variant]
         ratios = [r["images_per_s"] / ref[r["round"]]["images_per_s"] for r in mine]
         print(f"| {variant} | {statistics.median(r['images_per_s'] for r in mine):.1f} | "
@@ -169,6 +171,8 @@ def main():
                         help="PaddleClas's engine vs this one (and to_static) on the quick start")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip", type=int, default=5)
+    parser.add_argument("--variants", default=",".join(ENGINES),
+                        help="with --engines: which of " + ", ".join(ENGINES))
     parser.add_argument("--one-engine", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_engine:

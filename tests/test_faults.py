@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 
-import numpy as np
 import paddle
 import psutil
 import pytest
