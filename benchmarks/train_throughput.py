@@ -89,11 +89,12 @@ def measure_engine(variant, iters, skip):
 
         config = load_config(QUICK_START, overrides)
     engine = Engine(config, mode="train")
-    stamps = []
+    stamps, cpu = [], []
 
     def hook(layer, inputs):
         if layer.training:
             stamps.append(time.perf_counter())
+            cpu.append(time.process_time())
             if len(stamps) > iters:
                 raise _Stop
     engine.model.register_forward_pre_hook(hook)
@@ -104,8 +105,12 @@ def measure_engine(variant, iters, skip):
     batch = int(config["DataLoader"]["Train"]["sampler"]["batch_size"])
     steps = len(stamps) - 1 - skip  # full iterations between the skip-th and last stamp
     ips = batch * steps / (stamps[-1] - stamps[skip])
+    # CPU seconds of the training process (all its threads, not the loader workers) per
+    # image: far less sensitive than wall time to other jobs on a shared machine
+    cpu_ms = 1000 * (cpu[-1] - cpu[skip]) / (batch * steps)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return dict(engine=variant, images_per_s=ips, peak_rss_mb=rss_mb, steps=steps)
+    return dict(engine=variant, images_per_s=ips, cpu_ms_per_image=cpu_ms, peak_rss_mb=rss_mb,
+                steps=steps)
 
 
 def machine():
@@ -150,15 +155,18 @@ def run_engines(args):
     ref = {r["round"]: r for r in rows if r["engine"] == "paddleclas"}
     print(f"\nquick-start config, batch 32 at 32 px, steps {args.skip}..{args.iters} timed, "
           f"{args.rounds} interleaved rounds")
-    print("| engine | images/s (median) | peak RSS MB (median) | per-round ratio to PaddleClas "
-          "| median ratio |")
-    print("|---|---:|---:|---|---:|")
+    print("| engine | images/s (median) | peak RSS MB (median) | per-round speed ratio to "
+          "PaddleClas | median ratio | CPU ms/image (median) | CPU-time speed ratio (median) |")
+    print("|---|---:|---:|---|---:|---:|---:|")
     for variant in variants:
         mine = [r for r in rows if r["engine"] == variant]
         ratios = [r["images_per_s"] / ref[r["round"]]["images_per_s"] for r in mine]
+        cpu = [ref[r["round"]]["cpu_ms_per_image"] / r["cpu_ms_per_image"] for r in mine]
         print(f"| {variant} | {statistics.median(r['images_per_s'] for r in mine):.1f} | "
               f"{statistics.median(r['peak_rss_mb'] for r in mine):.0f} | "
-              f"{', '.join(f'{x:.3f}' for x in ratios)} | {statistics.median(ratios):.3f}x |")
+              f"{', '.join(f'{x:.3f}' for x in ratios)} | {statistics.median(ratios):.3f}x | "
+              f"{statistics.median(r['cpu_ms_per_image'] for r in mine):.1f} | "
+              f"{statistics.median(cpu):.3f}x |")
 
 
 def main():
