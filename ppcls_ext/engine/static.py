@@ -38,8 +38,10 @@ def apply_to_static(g, model):
     if g.get("image_shape"):
         specs = [InputSpec([None] + list(g["image_shape"]), "float32", name="x",
                            stop_gradient=True)]
-    # full_graph=True: PaddleClas's models (and E-ConvNeXt) are plain tensor code, so the
-    # AST conversion into one program applies; its forward is swapped on the same Layer.
+    # PaddleClas passes Paddle's defaults (SOT bytecode capture, which falls back to dygraph
+    # for code it cannot capture). full_graph=True converts the whole forward into one
+    # program instead (E-ConvNeXt is plain tensor code), so a user who asked for a static
+    # graph gets one or a clear error, never a silent partial fallback.
     static = paddle.jit.to_static(model, input_spec=specs, full_graph=True)
     logger.info(f"Global.to_static: the model runs as a static graph (input spec {specs})")
     return static
