@@ -75,6 +75,27 @@ TheseusLayer = ppcls_module("arch.backbone.base.theseus_layer").TheseusLayer
 logger = logging.getLogger("ppcls")
 
 
+def share_ppcls_logger(logger_modules):
+    """Make every copy of PaddleClas's ``utils.logger`` treat the "ppcls" logger as initialised.
+
+    The wheel's ``paddleclas.py`` runs ``init_logger()`` on import; a checkout's copy of the
+    module has its own ``_logger = None`` and so adds a second stdout handler to the same
+    logging.Logger: every line printed twice. Its ``init_logger`` skips the stdout handler when
+    ``_logger`` is set and already holds one (found by handler name), so point it there.
+    """
+    shared = logging.getLogger("ppcls")
+    if not any(h.get_name() == "stream_handler" for h in shared.handlers):
+        return
+    for module in logger_modules:
+        if getattr(module, "_logger", False) is None:
+            module._logger = shared
+
+
+if len(arch_packages()) > 1:
+    share_ppcls_logger([m for m in (_import_or_none(f"{p}.utils.logger") for p in arch_packages())
+                        if m is not None])
+
+
 def resolve_paddleclas_path(path):
     """``path`` if it exists, else the same relative path inside the paddleclas wheel (configs
     name files such as ``ppcls/utils/imagenet1k_label_list.txt`` relative to a checkout,

@@ -13,7 +13,7 @@ import paddle
 import paddle.nn as nn
 
 from ._ppcls import logger, ppcls_module, resolve_paddleclas_path
-from .arch.weights import load_pretrained, read_state_dict
+from .arch.weights import load_pretrained
 from .registry import build_model
 
 
@@ -31,14 +31,20 @@ class ExportModel(nn.Layer):
 
 
 def load_export_weights(model, path):
-    """Load ``path`` (.pdparams prefix); prefer the EMA weights saved beside it."""
-    base = path[:-len(".pdparams")] if path.endswith(".pdparams") else path
-    if os.path.isfile(base + ".pdema"):
-        model.set_state_dict(read_state_dict(base + ".pdema"))
-        logger.info("Exporting the EMA weights of %s.pdema", base)
-        return base + ".pdema"
-    load_pretrained(model, base)
-    return base + ".pdparams"
+    """Load ``path`` (.pdparams/.safetensors, suffix optional); prefer EMA weights beside it.
+
+    EMA weights are ``{prefix}.pdema`` or ``{prefix}.ema.safetensors``; every file is read
+    through ``read_state_dict`` (no unchecked unpickling).
+    """
+    base = path
+    for suffix in (".pdparams", ".safetensors"):
+        if path.endswith(suffix):
+            base = path[:-len(suffix)]
+    for ema_file in (base + ".pdema", base + ".ema.safetensors"):
+        if os.path.isfile(ema_file):
+            logger.info("Exporting the EMA weights of %s", ema_file)
+            return load_pretrained(model, ema_file)["path"]
+    return load_pretrained(model, path)["path"]
 
 
 def _infer_config_for_dump(config):

@@ -5,7 +5,22 @@ up and calling the class with the YAML keys; a wrong key then surfaces as a bare
 Here every such construction goes through one place that names the unknown or missing key
 and lists the valid ones.
 """
+import difflib
 import inspect
+
+
+def unknown_keys_message(unknown, valid, where=""):
+    """The one wording of every unknown-key error in a config, e.g. ``unknown key 'epoch' in
+    Global (did you mean 'epochs'?); valid keys: checkpoints, ...``; ``where`` is the dotted
+    section (empty: the top level). Callers prefix the config file when they know it."""
+    unknown, valid = sorted(map(str, unknown)), sorted(map(str, valid))
+    close = {k: difflib.get_close_matches(k, valid, n=1, cutoff=0.6) for k in unknown}
+    hints = [f"{c[0]!r}" + (f" for {k!r}" if len(unknown) > 1 else "")
+             for k, c in close.items() if c]
+    place = f"in {where}" if where else "at the top level"
+    return (f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"{place}{' (did you mean ' + ', '.join(hints) + '?)' if hints else ''}; "
+            f"valid keys: {', '.join(valid) or '(none)'}")
 
 
 def op_keywords(cls):
@@ -18,10 +33,9 @@ def check_keywords(name, kwargs, cls, where):
     params = inspect.signature(cls.__init__).parameters
     valid = op_keywords(cls)
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(set(kwargs) - set(valid))
+        unknown = set(kwargs) - set(valid)
         if unknown:
-            raise ValueError(f"{where}: {name} got unknown key(s) {unknown}; valid keys: "
-                             f"{', '.join(valid) or '(none)'}")
+            raise ValueError(unknown_keys_message(unknown, valid, f"{where} ({name})"))
     missing = [k for k, p in params.items() if k != "self" and p.default is p.empty
                and p.kind is p.POSITIONAL_OR_KEYWORD and k not in kwargs]
     if missing:

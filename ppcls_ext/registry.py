@@ -10,6 +10,7 @@ import inspect
 
 from . import _ppcls
 from .arch import econvnext
+from .factory import unknown_keys_message
 
 FACTORIES = {name: getattr(econvnext, name) for name in
              ("EConvNeXt_mini", "EConvNeXt_tiny", "EConvNeXt_small")}
@@ -56,15 +57,15 @@ def _check_arch(arch_config):
         raise ValueError(f"Unknown Arch.name {name!r}.{hint} E-ConvNeXt models: "
                          f"{', '.join(FACTORIES)}; any PaddleClas model name is valid too "
                          f"({len(available_models())} known, see ppcls_ext.available_models()).")
-    if name in FACTORIES:
-        return  # our factories validate their own keywords with a full list
     params = inspect.signature(target).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    if name in FACTORIES:  # their **kwargs are the EConvNeXt keywords, checked here by name
+        params = {"pretrained", "use_ssld", *econvnext.VALID_KWARGS}
+    elif any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return  # **kwargs: forwarded further, PaddleClas checks them itself
-    unknown = sorted(set(arch_config) - _BUILD_MODEL_KEYS - set(params))
+    unknown = set(arch_config) - _BUILD_MODEL_KEYS - set(params)
     if unknown:
-        raise TypeError(f"Arch keyword(s) {unknown} not accepted by {name}; valid: "
-                        f"{', '.join(sorted(params))}")
+        raise TypeError(unknown_keys_message(unknown, _BUILD_MODEL_KEYS | set(params),
+                                             f"Arch ({name})"))
 
 
 def build_model(config, mode="train"):

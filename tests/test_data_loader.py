@@ -105,14 +105,16 @@ def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ValueError, match="no 'Eval' section; present: Train"):
         build_dataloader(cfg, "Eval")
     cfg["Train"]["sampler"]["batchsize"] = 2
-    with pytest.raises(ValueError, match=r"sampler: unknown key\(s\) \['batchsize'\]"):
+    with pytest.raises(ValueError, match=r"unknown key 'batchsize' in DataLoader.Train.sampler "
+                       r"\(did you mean 'batch_size'\?\)"):
         build_dataloader(cfg, "Train")
     cfg = loader_config(root, EVAL_OPS, sampler="RandomSampler")
     with pytest.raises(ValueError, match="RandomSampler.*valid: DistributedBatchSampler"):
         build_dataloader(cfg, "Train")
     cfg = loader_config(root, EVAL_OPS)
     cfg["Train"]["loader"]["workers"] = 2
-    with pytest.raises(ValueError, match=r"loader: unknown key\(s\) \['workers'\]"):
+    with pytest.raises(ValueError, match=r"unknown key 'workers' in DataLoader.Train.loader "
+                       r"\(did you mean 'num_workers'\?\); valid keys: num_workers, use_shared_memory$"):
         build_dataloader(cfg, "Train")
     with pytest.raises(ValueError, match="'CocoDataset' is not a known dataset"):
         build_dataset({"name": "CocoDataset"})

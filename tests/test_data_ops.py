@@ -176,7 +176,8 @@ def test_random_erasing_probability_area_and_modes():
 def test_unknown_op_and_bad_keys_name_the_culprit():
     with pytest.raises(ValueError, match="Unknown op 'ResizeImg'.*valid ops: DecodeImage"):
         create_operators([{"ResizeImg": {"size": 3}}])
-    with pytest.raises(ValueError, match="CropImage got unknown key.*'sizes'.*valid keys: size"):
+    with pytest.raises(ValueError, match=r"unknown key 'sizes' in transform_ops \(op CropImage\) "
+                       r"\(did you mean 'size'\?\); valid keys: size$"):
         create_operators([{"CropImage": {"sizes": 3}}])
     with pytest.raises(ValueError, match=r"RandCropImage needs key\(s\) \['size'\]"):
         create_operators([{"RandCropImage": {"scale": [0.5, 1.0]}}])

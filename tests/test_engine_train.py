@@ -17,8 +17,9 @@ from ppcls_ext.engine import Engine
 from ppcls_ext.engine import loops
 
 TRAIN_LINE = re.compile(r"\[Train\]\[Epoch (\d+)/(\d+)\]\[Iter: (\d+)/(\d+)\]lr: ([0-9.e-]+), "
-                        r"CELoss: [0-9.]+, loss: [0-9.]+, batch_cost: [0-9.]+s, reader_cost: "
-                        r"[0-9.]+s, ips: [0-9.]+ samples/s, eta: \d+:\d\d:\d\d")
+                        r"CELoss: [0-9.]+, loss: [0-9.]+, top1: [0-9.]+, top5: [0-9.]+, "
+                        r"batch_cost: [0-9.]+s, reader_cost: [0-9.]+s, ips: [0-9.]+ samples/s, "
+                        r"eta: \d+:\d\d:\d\d")
 EVAL_LINE = re.compile(r"\[Eval\]\[Epoch (\d+)\]\[Avg\]CELoss: [0-9.]+, loss: [0-9.]+, "
                        r"top1: ([0-9.]+), top5: [0-9.]+")
 
@@ -104,6 +105,15 @@ def test_sigkill_mid_epoch_then_resume_continues_at_right_epoch_and_lr(data, tmp
     assert paddle.load(latest + ".pdstates")["epoch"] == 3
 
 
+def test_one_epoch_smoke_run_clamps_the_warmup(data, tmp_path, ppcls_warnings):
+    # the quick-start config warms up for 1 epoch: -o Global.epochs=1 must still train
+    engine = Engine(load(QUICK_START, tiny_overrides(data, str(tmp_path), epochs=1)), "train")
+    assert any("warming up over all 1 epoch(s)" in m for m in ppcls_warnings)
+    states = engine.train()
+    assert states["epoch"] == 1 and states["global_step"] == 6
+    assert engine.optimizer.get_lr() == pytest.approx(2e-3)  # the warm-up's end
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path):
     out = str(tmp_path / "out")
     engine = Engine(load(QUICK_START, tiny_overrides(data, out, epochs=3)), "train")
@@ -128,7 +138,7 @@ def _nan_from_epoch(forward, engine, epoch):
 @pytest.mark.parametrize("override,message", [
     ("Arch.name=EConvNeXt_tiyn", "Unknown Arch.name 'EConvNeXt_tiyn'. Did you mean"),
     ("Arch.class_num=2", "label 2 is outside [0, 2)"),
-    ("Global.epoch=3", "unknown key Global.'epoch'"),
+    ("Global.epoch=3", "unknown key 'epoch' in Global (did you mean 'epochs'?)"),
     ("DataLoader.Train.dataset.image_root=/nonexistent", "image_root '/nonexistent'"),
     ("Global.checkpoints=/nonexistent/latest", "Global.checkpoints='/nonexistent/latest'"),
     ("Global.device=gpu", "CPU build"),
@@ -139,6 +149,14 @@ def test_user_errors_give_one_clear_line(data, tmp_path, override, message):
     result = run_tool("train", tiny_overrides(data, str(tmp_path)) + [override])
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_debug_switch_shows_the_full_traceback(data, tmp_path):
+    result = run_tool("train", tiny_overrides(data, str(tmp_path)) + ["Global.epoch=3"],
+                      env={"PPCLS_DEBUG": "1"})
+    assert result.returncode != 0
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "ConfigError: " in result.stderr and "unknown key 'epoch' in Global" in result.stderr
 
 
 @pytest.mark.parametrize("variant", ["mini", "tiny", "small"])
@@ -154,6 +172,7 @@ def test_imagenet_config_trains_one_iteration(variant, tmp_path):
     assert len(engine.train_loader) == 1
     images, labels = next(iter(engine.train_loader))
     assert images.shape == [2, 3, 224, 224] and labels.shape == [2, 1000]  # mixup/cutmix
+    assert engine.train_metrics == []  # Metric.Train dropped with mixed labels, as PaddleClas
     result = loops.train_epoch(engine, 1)
     assert math.isfinite(result["loss"]) and engine.states["global_step"] == 1
     # warm-up from 0 over 20 epochs of 1 step: after one step, 2.5e-4 / 20

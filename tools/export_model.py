@@ -4,8 +4,11 @@
         -o Global.pretrained_model=output/EConvNeXt_mini/best_model \
         -o Global.save_inference_dir=inference/EConvNeXt_mini_digits [--onnx]
 
-Writes inference.json, inference.pdiparams and inference.yml (preprocessing and label
-names); with --onnx also inference.onnx (paddle2onnx, opset 13).
+Global.pretrained_model is a .pdparams or .safetensors file (suffix optional); EMA weights
+beside it (.pdema / .ema.safetensors) are preferred. Pickles are read through the project's
+allow-list, never by plain unpickling. Writes inference.json, inference.pdiparams and
+inference.yml (preprocessing and label names); with --onnx also inference.onnx (paddle2onnx,
+opset 13).
 """
 import argparse
 import os
@@ -25,6 +28,7 @@ def main():
 
     from ppcls_ext.engine.config import ConfigError, load_config
     from ppcls_ext.export import export, to_onnx
+    from ppcls_ext.safetensors_io import SafetensorsMissingError
 
     try:
         config = load_config(args.config, args.override)
@@ -34,7 +38,8 @@ def main():
         save_dir = export(config)
         if args.onnx:
             print(f"ONNX model written to {to_onnx(save_dir, opset_version=args.opset)}")
-    except (ConfigError, FileNotFoundError, ValueError, TypeError) as exc:
+    except (ConfigError, FileNotFoundError, ValueError, TypeError,
+            SafetensorsMissingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
 

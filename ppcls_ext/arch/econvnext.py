@@ -17,6 +17,7 @@ import paddle.nn.functional as F
 from paddle.nn.initializer import Constant, TruncatedNormal
 
 from .._ppcls import TheseusLayer, ppcls_module
+from ..factory import unknown_keys_message
 from .weights import load_pretrained
 
 # PaddleClas's stochastic-depth layer (timm semantics: per-sample, rescaled by 1/keep_prob,
@@ -293,23 +294,24 @@ class EConvNeXt(TheseusLayer):
         return self.forward_head(self.forward_features(x))
 
 
-_VALID_KWARGS = sorted(set(inspect.signature(EConvNeXt.__init__).parameters)
+VALID_KWARGS = sorted(set(inspect.signature(EConvNeXt.__init__).parameters)
                        - {"self", "arch", "stages_pattern"})
 
 
 def _create(name, variant, pretrained, use_ssld, kwargs):
-    unknown = sorted(set(kwargs) - set(_VALID_KWARGS))
+    unknown = sorted(set(kwargs) - set(VALID_KWARGS))
     if unknown:
-        raise TypeError(f"{name}() got unexpected keyword(s) {unknown}; valid keywords: "
-                        f"pretrained, use_ssld, {', '.join(_VALID_KWARGS)}")
+        raise TypeError(unknown_keys_message(unknown, ["pretrained", "use_ssld", *VALID_KWARGS],
+                                             f"{name}()"))
     if pretrained is True:
         raise ValueError(
             f"{name}: no official E-ConvNeXt weights are published (the authors' links point "
             "at ConvNeXt-tiny weights, which do not fit this architecture). Pass "
-            "pretrained=False, a local .pdparams path or a URL of your own weights.")
+            "pretrained=False, a local .pdparams/.safetensors path or a URL of your own "
+            "weights.")
     if pretrained not in (False, None) and not isinstance(pretrained, str):
-        raise TypeError(f"{name}: pretrained must be False, a .pdparams path or a URL, "
-                        f"got {pretrained!r}")
+        raise TypeError(f"{name}: pretrained must be False, a .pdparams/.safetensors path or "
+                        f"a URL, got {pretrained!r}")
     model = EConvNeXt(variant, stages_pattern=MODEL_STAGES_PATTERN["EConvNeXt"], **kwargs)
     if isinstance(pretrained, str):
         load_pretrained(model, pretrained)
@@ -320,7 +322,8 @@ def EConvNeXt_mini(pretrained=False, use_ssld=False, **kwargs):
     """E-ConvNeXt-mini: patchify stem, depths 3-3-9-3, 7.7M params, 0.93 GMACs at 224.
 
     Args:
-        pretrained: False, or a local ``.pdparams`` path / URL (no official weights exist).
+        pretrained: False, or a local ``.pdparams``/``.safetensors`` path / URL (no official
+            weights exist).
         use_ssld: accepted for PaddleClas compatibility; no SSLD weights exist.
         **kwargs: ``EConvNeXt`` keywords (class_num, in_chans, drop_path_rate, out_indices, ...).
     """

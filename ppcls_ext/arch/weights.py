@@ -1,7 +1,11 @@
 """Loading and converting E-ConvNeXt weights.
 
-* ``load_pretrained``: a local ``.pdparams`` (with or without the suffix) or a URL, as
-  PaddleClas's ``load_dygraph_pretrain`` accepts, but tolerant of a classifier of another
+* ``read_state_dict`` / ``write_state_dict``: the one way this project reads and writes a
+  weights or checkpoint file. ``.safetensors`` goes through safetensors (nothing to
+  unpickle); ``.pdparams``/``.pdopt``/``.pdema``/``.pdstates`` through ``safe_load``'s
+  allow-list unpickler (no ``paddle.load`` on an unchecked pickle anywhere).
+* ``load_pretrained``: a local ``.pdparams`` or ``.safetensors`` (suffix optional) or a URL,
+  as PaddleClas's ``load_dygraph_pretrain`` accepts, but tolerant of a classifier of another
   width (fine-tuning to a new class count) and explicit about every key it did not use.
 * ``convert_authors_state_dict``: maps a checkpoint saved by the E-ConvNeXt authors'
   reference code (their layer names, see SPEC.md) onto this implementation's names, in the
@@ -11,9 +15,10 @@ import os
 import re
 
 import numpy as np
-import paddle
 
 from .._ppcls import logger, ppcls_module
+from ..safe_load import safe_paddle_load
+from ..safetensors_io import SUFFIX as SAFETENSORS, load_safetensors, save_safetensors
 
 CLASSIFIER_PREFIX = "head."
 
@@ -32,21 +37,40 @@ def _is_url(path):
 
 
 def resolve_weights_path(path_or_url):
-    """Local ``.pdparams`` path for a path (suffix optional) or URL (downloaded and cached)."""
+    """Local weights file for a path or URL (downloaded and cached).
+
+    ``.pdparams``, ``.pdema`` (EMA weights) or ``.safetensors``; without a suffix
+    ``X.pdparams`` is tried, then ``X.safetensors`` (PaddleClas's Global.pretrained_model
+    omits ``.pdparams``).
+    """
     if _is_url(path_or_url):
         path_or_url = ppcls_module("utils.download").get_weights_path_from_url(path_or_url)
-    path = path_or_url if path_or_url.endswith(".pdparams") else path_or_url + ".pdparams"
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"Weights file not found: {path!r}. Give a .pdparams file (the suffix may be "
-            "omitted, as in PaddleClas's Global.pretrained_model) or an http(s) URL.")
-    return path
+    if path_or_url.endswith((".pdparams", ".pdema", SAFETENSORS)):
+        candidates = [path_or_url]
+    else:
+        candidates = [path_or_url + ".pdparams", path_or_url + SAFETENSORS]
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(
+        f"Weights file not found: {' or '.join(map(repr, candidates))}. Give a .pdparams or "
+        ".safetensors file (the suffix may be omitted, as in PaddleClas's "
+        "Global.pretrained_model) or an http(s) URL.")
 
 
 def read_state_dict(path):
-    """``paddle.load`` with a clear error for files that are not Paddle state dicts."""
+    """The dict in a weights/checkpoint file, read without running code from it.
+
+    ``.safetensors`` -> safetensors; anything else is a Paddle pickle, read through the
+    allow-list of ``ppcls_ext.safe_load`` (``PPCLS_TRUST_PICKLE=1`` to bypass it).
+    Raises ValueError (``UnsafeCheckpointError`` for a refused global) with the file named.
+    """
+    if str(path).endswith(SAFETENSORS):
+        return load_safetensors(path)
     try:
-        state = paddle.load(path)
+        state = safe_paddle_load(path)
+    except ValueError:
+        raise
     except Exception as exc:  # paddle raises several types for truncated/foreign files
         raise ValueError(f"Cannot read weights from {path!r}: the file is corrupt, truncated or "
                          f"not a Paddle .pdparams state dict ({type(exc).__name__}: {exc})")
@@ -56,47 +80,101 @@ def read_state_dict(path):
     return state
 
 
+def write_state_dict(state, path):
+    """Write ``state`` atomically (temp file, fsync, rename); the format follows the suffix.
+
+    ``.safetensors`` for tensors only; any other suffix is ``paddle.save``'s pickle.
+    """
+    import paddle
+
+    path = str(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        if path.endswith(SAFETENSORS):
+            save_safetensors(state, tmp)
+        else:
+            paddle.save(state, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
 def _shape(value):
     return tuple(value.shape)
+
+
+def _fit_dtype(value, want):
+    """``value`` in the dtype of model tensor ``want``, or None if it cannot be.
+
+    Floating point converts to floating point (weights shared in float16/bfloat16 load into
+    a float32 model, as timm/transformers loaders do); any other dtype difference, e.g.
+    integers for a float parameter, cannot.
+    """
+    import paddle
+
+    if not isinstance(value, paddle.Tensor):
+        value = paddle.to_tensor(np.asarray(value))
+    if value.dtype == want.dtype:
+        return value
+    if paddle.is_floating_point(value) and paddle.is_floating_point(want):
+        return value.astype(want.dtype)
+    return None
 
 
 def match_state_dict(model_state, state):
     """Split ``state`` against ``model_state``: what loads, and what does not and why.
 
     A tensor whose shape differs is an error unless it belongs to the classifier, which is
-    skipped so that a checkpoint trained on another class count can seed fine-tuning.
+    skipped so that a checkpoint trained on another class count can seed fine-tuning. Another
+    floating-point dtype is converted (listed in ``cast``); another kind of dtype is an error.
     """
-    loadable, skipped_head, mismatched = {}, [], []
+    loadable, skipped_head, mismatched, cast = {}, [], [], []
     for key, value in state.items():
         if key not in model_state:
             continue
         want, got = _shape(model_state[key]), _shape(value)
-        if want == got:
-            loadable[key] = value
-        elif key.startswith(CLASSIFIER_PREFIX):
-            skipped_head.append(f"{key}: checkpoint {got} vs model {want}")
-        else:
-            mismatched.append(f"{key}: checkpoint {got} vs model {want}")
-    return dict(loadable=loadable, skipped_head=skipped_head, mismatched=mismatched,
+        if want != got:
+            (skipped_head if key.startswith(CLASSIFIER_PREFIX) else mismatched).append(
+                f"{key}: checkpoint {got} vs model {want}")
+            continue
+        fitted = _fit_dtype(value, model_state[key])
+        if fitted is None:
+            mismatched.append(f"{key}: checkpoint dtype {value.dtype} vs model "
+                              f"{model_state[key].dtype}")
+            continue
+        if fitted is not value and getattr(value, "dtype", None) != model_state[key].dtype:
+            cast.append(key)
+        loadable[key] = fitted
+    return dict(loadable=loadable, skipped_head=skipped_head, mismatched=mismatched, cast=cast,
                 missing=sorted(set(model_state) - set(state)),
                 unexpected=sorted(set(state) - set(model_state)))
 
 
 def load_pretrained(model, path_or_url):
-    """Load weights into ``model``; returns the ``match_state_dict`` report.
+    """Load weights into ``model``; returns the ``match_state_dict`` report (+ ``path``).
 
     Raises FileNotFoundError for a missing file, ValueError for an unreadable one or for a
-    shape mismatch outside the classifier.
+    shape (or non-float dtype) mismatch outside the classifier.
     """
     path = resolve_weights_path(path_or_url)
     report = match_state_dict(model.state_dict(), read_state_dict(path))
     if report["mismatched"]:
         raise ValueError(f"{path!r} does not fit this model (shape mismatch outside the "
-                         f"classifier, wrong variant?): {report['mismatched'][:5]}")
+                         f"classifier or a dtype clash; wrong variant?) in {len(report['mismatched'])} "
+                         f"tensors: {report['mismatched'][:5]}")
     if not report["loadable"]:
-        raise ValueError(f"{path!r} shares no parameter name with this model; is it an "
-                         "E-ConvNeXt checkpoint? Authors' checkpoints need "
-                         "tools/convert_weights.py first.")
+        raise ValueError(f"{path!r} shares no parameter name with this model (it has e.g. "
+                         f"{report['unexpected'][:3]}, the model wants e.g. "
+                         f"{report['missing'][:3]}); is it an E-ConvNeXt checkpoint? Authors' "
+                         "checkpoints need tools/convert_weights.py --arch first.")
+    if report["cast"]:
+        logger.info("%d tensors of %s converted to the model's dtype, e.g. %s",
+                    len(report["cast"]), path, report["cast"][:3])
     if report["skipped_head"]:
         logger.warning("Classifier not loaded (class count differs, fine-tuning): %s",
                        "; ".join(report["skipped_head"]))
@@ -108,6 +186,7 @@ def load_pretrained(model, path_or_url):
                        len(report["unexpected"]), report["unexpected"][:10])
     model.set_state_dict(report["loadable"])
     logger.info("Loaded weights from %s", path)
+    report["path"] = path
     return report
 
 

@@ -4,12 +4,12 @@ Parsing and overrides are the paddleclas wheel's ``ppcls.utils.config``; what is
 validation: a misspelt key would otherwise be ignored silently and a run would train with a
 default the user never meant.
 """
-import difflib
 import os
 
 import yaml
 
 from .._ppcls import ppcls_module
+from ..factory import unknown_keys_message
 
 _cfg = ppcls_module("utils.config")
 
@@ -21,6 +21,9 @@ GLOBAL_KEYS = {
     "image_shape", "save_inference_dir", "seed", "update_freq", "to_static", "use_dali",
     "eval_mode", "class_num", "start_eval_epoch", "infer_add_softmax",
 }
+# Global.save_format: how training writes model/EMA weights (.pdparams is PaddleClas's).
+GLOBAL_KEYS |= {"save_format"}
+SAVE_FORMATS = ("pdparams", "safetensors")
 ENGINE_SECTIONS = {"Metric": {"Train", "Eval"}, "Loss": {"Train", "Eval"},
                    "AMP": {"use_amp", "scale_loss", "use_dynamic_loss_scaling", "level",
                            "use_promote", "use_fp16_test"},
@@ -31,16 +34,10 @@ class ConfigError(ValueError):
     """A config problem, with the file and key at fault."""
 
 
-def _suggest(key, valid):
-    close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
 def _check(section, valid, where, path):
-    for key in section:
-        if key not in valid:
-            raise ConfigError(f"{path}: unknown key {where}{key!r}.{_suggest(key, valid)} "
-                              f"Valid keys: {', '.join(sorted(valid))}")
+    unknown = set(section) - set(valid)
+    if unknown:
+        raise ConfigError(f"{path}: {unknown_keys_message(unknown, valid, where)}")
 
 
 def validate_config(config, path="<config>"):
@@ -51,10 +48,14 @@ def validate_config(config, path="<config>"):
     for name in ("Global", "Arch"):
         if not isinstance(config.get(name), dict):
             raise ConfigError(f"{path}: section {name!r} is missing or not a mapping")
-    _check(config["Global"], GLOBAL_KEYS, "Global.", path)
+    _check(config["Global"], GLOBAL_KEYS, "Global", path)
     for name, valid in ENGINE_SECTIONS.items():
         if isinstance(config.get(name), dict):
-            _check(config[name], valid, f"{name}.", path)
+            _check(config[name], valid, name, path)
+    save_format = config["Global"].get("save_format", "pdparams")
+    if save_format not in SAVE_FORMATS:
+        raise ConfigError(f"{path}: Global.save_format must be one of {', '.join(SAVE_FORMATS)}"
+                          f", got {save_format!r}")
     return config
 
 

@@ -21,6 +21,7 @@ from .losses import build_loss
 from .metrics import build_metrics
 from .optimizer import build_optimizer
 from .recorder import Recorder, logger
+from .static import apply_to_static, check_supported
 from . import loops
 
 
@@ -41,6 +42,7 @@ class Engine:
         g = config["Global"]
         self.epochs = int(g.get("epochs", 1))
         self.output_dir = os.path.join(g.get("output_dir", "./output"), config["Arch"]["name"])
+        check_supported(g)
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
         logger.init_logger(log_file=os.path.join(g.get("output_dir", "./output"), f"{mode}.log"))
@@ -65,6 +67,8 @@ class Engine:
         self.eval_loss = build_loss(config.get("Loss"), "Eval")
         metric_cfg = config.get("Metric") or {}
         self.eval_metrics = build_metrics(metric_cfg.get("Eval"), "Metric.Eval")
+        self.train_metrics = self._train_metrics(metric_cfg.get("Train")) if mode == "train" \
+            else []
 
         self.update_freq = int(g.get("update_freq", 1))
         if self.update_freq < 1:
@@ -86,6 +90,7 @@ class Engine:
         self._load_weights(g)
         self.ema = self._build_ema(config.get("EMA"), g) if mode == "train" else None
         self._setup_amp(config.get("AMP"))
+        self.model = apply_to_static(g, self.model)
         if self.world_size > 1:
             self.model = paddle.DataParallel(self.model)
         _seed(g.get("seed"), self.rank)  # per-rank dropout/drop-path and augmentation
@@ -101,6 +106,14 @@ class Engine:
                              "batch_size too large for drop_last=True?")
         return loader
 
+    def _train_metrics(self, metric_list):
+        if metric_list and getattr(self.train_loader.collate_fn, "batch_ops", None):
+            # PaddleClas's engine drops them too: mixed soft labels have no single true class
+            logger.warning("Metric.Train is not computed: DataLoader.Train has "
+                           "batch_transform_ops (Mixup/CutMix), whose labels are mixtures.")
+            return []
+        return build_metrics(metric_list, "Metric.Train")
+
     def _setup_amp(self, amp_cfg):
         """PaddleClas's ``AMP`` section. Training: ``auto_cast`` at ``level`` (with
         ``use_promote``) and a GradScaler; O2 decorates model and optimizer. Evaluation runs
@@ -108,7 +121,7 @@ class Engine:
         PaddleClas); outside training only the model is decorated (``decorate`` without an
         optimizer returns the model alone)."""
         self.amp_level = self.scaler = None
-        self.amp_eval, self.amp_promote = False, True
+        self.amp_eval, self.amp_promote = False, False
         if not amp_cfg or not amp_cfg.get("use_amp", True):
             return
         level = str(amp_cfg.get("level", "O1")).upper()
@@ -123,7 +136,7 @@ class Engine:
             self.amp_eval = False
             return
         self.amp_level = level
-        self.amp_promote = bool(amp_cfg.get("use_promote", True))  # auto_cast's default
+        self.amp_promote = bool(amp_cfg.get("use_promote", False))  # PaddleClas's default
         if self.mode == "train":
             self.scaler = paddle.amp.GradScaler(
                 init_loss_scaling=float(amp_cfg.get("scale_loss", 65536.0)),

@@ -31,7 +31,8 @@ def _save(engine, prefix, epoch):
     states = dict(engine.states, epoch=epoch, lr_scheduler=engine.lr_scheduler.state_dict(),
                   step_each_epoch=engine.step_each_epoch)
     save_checkpoint(engine.output_dir, prefix, engine.base_model, engine.optimizer,
-                    engine.ema, states)
+                    engine.ema, states,
+                    weights_format=engine.config["Global"].get("save_format", "pdparams"))
 
 
 def _step(engine):
@@ -62,7 +63,7 @@ def _stop_if_non_finite(engine, bad, epoch):
     if first >= engine.world_size:
         return
     latest = os.path.join(engine.output_dir, "latest")
-    kept = f"the last good checkpoint is {latest}.*" if os.path.exists(latest + ".pdparams") \
+    kept = f"the last good checkpoint is {latest}.*" if os.path.exists(latest + ".pdstates") \
         else "no checkpoint had been saved yet"
     where = f" on rank {first}" if engine.world_size > 1 else ""
     what = f"loss became {bad[1]}{where} at epoch {epoch}, iteration {bad[0]}" if bad \
@@ -102,6 +103,8 @@ def train_epoch(engine, epoch):
     if hasattr(loader.batch_sampler, "set_epoch"):
         loader.batch_sampler.set_epoch(epoch)
     meters = {}
+    for metric in engine.train_metrics:
+        metric.reset()
     batch_time, reader_time = AverageMeter("batch_cost"), AverageMeter("reader_cost")
     iters, print_step = len(loader), int(engine.config["Global"].get("print_batch_step", 10))
     # whole optimizer steps only (PaddleClas trims likewise): a leftover micro-batch's
@@ -129,6 +132,8 @@ def train_epoch(engine, epoch):
             bad = (it, values["loss"])
         for key, value in values.items():
             meters.setdefault(key, AverageMeter(key)).update(value, images.shape[0])
+        for metric in engine.train_metrics:  # Metric.Train, as PaddleClas logs it
+            metric.update(logits, labels)
         batch_time.update(time.time() - tic)
         at_log = it % print_step == 0 or it == iters - 1
         if at_log or (bad and engine.world_size == 1):  # alone, stop at once
@@ -136,15 +141,23 @@ def train_epoch(engine, epoch):
         if at_log:
             remaining = (engine.epochs - epoch) * iters + iters - it - 1
             logger.info(train_line(epoch, engine.epochs, it, iters, _current_lr(engine),
-                                   {k: m.val for k, m in meters.items()}, batch_time.avg,
+                                   dict({k: m.val for k, m in meters.items()},
+                                        **_train_accuracy(engine)), batch_time.avg,
                                    reader_time.avg, images.shape[0],
                                    remaining * batch_time.avg))
             engine.recorder.scalars("train", {k: m.val for k, m in meters.items()},
                                     engine.states["global_step"])
         tic = time.time()
-    averages = {k: m.avg for k, m in meters.items()}
+    averages = dict({k: m.avg for k, m in meters.items()}, **_train_accuracy(engine))
     logger.info(f"[Train][Epoch {epoch}/{engine.epochs}][Avg]{format_metrics(averages)}")
     return averages
+
+
+def _train_accuracy(engine):
+    out = {}
+    for metric in engine.train_metrics:
+        out.update(metric.accumulate(all_ranks=False))
+    return out
 
 
 def train(engine):

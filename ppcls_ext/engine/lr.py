@@ -7,7 +7,18 @@ built from Paddle's own schedulers: ``LinearWarmup`` around ``CosineAnnealingDec
 """
 from paddle.optimizer import lr as plr
 
+from .._ppcls import logger
 from ..factory import build_op
+
+
+def _clamp_warmup(warmup_epoch, epochs):
+    """PaddleClas's LRBase: a warm-up not shorter than the run becomes the whole run, with a
+    warning (so that ``-o Global.epochs=1`` smoke runs work)."""
+    if warmup_epoch and warmup_epoch >= epochs:
+        logger.warning(f"Optimizer.lr.warmup_epoch ({warmup_epoch}) is not shorter than "
+                       f"Global.epochs ({epochs}): warming up over all {epochs} epoch(s).")
+        return epochs
+    return warmup_epoch
 
 
 def _warmup(schedule, base_lr, warmup_epoch, warmup_start_lr, step_each_epoch):
@@ -23,11 +34,11 @@ class Cosine:
         if by_epoch:
             raise ValueError("Cosine.by_epoch=True is not supported; schedules step per "
                              "iteration as in the E-ConvNeXt recipe")
-        if warmup_epoch >= epochs:
-            raise ValueError(f"Cosine.warmup_epoch ({warmup_epoch}) must be smaller than "
-                             f"Global.epochs ({epochs})")
-        decay_steps = max(1, int(round((epochs - warmup_epoch) * step_each_epoch)))
-        cosine = plr.CosineAnnealingDecay(float(learning_rate), decay_steps, float(eta_min))
+        warmup_epoch = _clamp_warmup(warmup_epoch, epochs)
+        decay_steps = int(round((epochs - warmup_epoch) * step_each_epoch))
+        # no step left after the warm-up: a constant, as PaddleClas's Cosine does
+        cosine = plr.CosineAnnealingDecay(float(learning_rate), decay_steps, float(eta_min)) \
+            if decay_steps > 0 else plr.LambdaDecay(float(learning_rate), lambda _: 1.0)
         self.scheduler = _warmup(cosine, learning_rate, warmup_epoch, warmup_start_lr,
                                  step_each_epoch)
 
@@ -38,6 +49,7 @@ class Piecewise:
         if len(values) != len(decay_epochs) + 1:
             raise ValueError(f"Piecewise needs len(values) == len(decay_epochs) + 1, got "
                              f"{len(values)} values for {len(decay_epochs)} boundaries")
+        warmup_epoch = _clamp_warmup(warmup_epoch, epochs)
         boundaries = [int(round(e * step_each_epoch)) for e in decay_epochs]
         piecewise = plr.PiecewiseDecay(boundaries, [float(v) for v in values])
         self.scheduler = _warmup(piecewise, values[0], warmup_epoch, warmup_start_lr,
@@ -47,6 +59,7 @@ class Piecewise:
 class ConstLR:
     def __init__(self, learning_rate, epochs, step_each_epoch, warmup_epoch=0,
                  warmup_start_lr=0.0, last_epoch=-1):
+        warmup_epoch = _clamp_warmup(warmup_epoch, epochs)
         const = plr.LambdaDecay(float(learning_rate), lambda _: 1.0)
         self.scheduler = _warmup(const, learning_rate, warmup_epoch, warmup_start_lr,
                                  step_each_epoch)

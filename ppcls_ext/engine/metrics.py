@@ -31,9 +31,11 @@ class TopkAcc:
             self.correct[k] += float(hits[:, :min(k, k_max)].sum())
         self.total += label.shape[0]
 
-    def accumulate(self):
+    def accumulate(self, all_ranks=True):
+        """Accuracies so far; ``all_ranks=False``: this rank's only (no collective, for the
+        training log as PaddleClas's engine prints it)."""
         values = [self.correct[k] for k in self.topk] + [self.total]
-        if dist.get_world_size() > 1:
+        if all_ranks and dist.get_world_size() > 1:
             tensor = paddle.to_tensor(values, dtype="float64")
             dist.all_reduce(tensor)
             values = tensor.numpy().tolist()

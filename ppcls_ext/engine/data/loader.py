@@ -16,7 +16,7 @@ from paddle.io import BatchSampler, DataLoader, DistributedBatchSampler, get_wor
 
 from .dataset import DATASETS
 from .transforms.batch_ops import BATCH_OPS_WITH_SAMPLER, resolve_class_num
-from ...factory import check_keywords
+from ...factory import check_keywords, unknown_keys_message
 from .transforms.ops import create_operators
 
 SAMPLER_KEYS = {"name", "batch_size", "shuffle", "drop_last"}
@@ -144,9 +144,9 @@ def _with_class_num(op_list, class_num, where):
 
 
 def _check_keys(section, valid, where):
-    unknown = sorted(set(section) - valid)
+    unknown = set(section) - valid
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; valid: {', '.join(sorted(valid))}")
+        raise ValueError(unknown_keys_message(unknown, valid, where))
 
 
 def build_dataloader(dataloader_config, mode, device="cpu", seed=None):
