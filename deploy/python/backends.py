@@ -76,7 +76,7 @@ class PaddleInferenceBackend:
         if is_int8_model(model_dir) and model_dir not in _warned_int8:
             _warned_int8.add(model_dir)
             logger.warning("%s holds an int8 model, which Paddle Inference 3.3.1 runs in fp32 "
-                           "on CPU (its PIR passes drop the quantize ops): use "
+                           "on CPU (docs/deployment.md, Precision): use "
                            "-o Global.backend=openvino (or onnxruntime) to run it in int8",
                            model_dir)
         if g.get("use_gpu", False):
