@@ -84,9 +84,11 @@ def test_int8_model_on_paddle_backend_warns_once_naming_openvino(exported, digit
     with caplog.at_level(logging.WARNING, logger="deploy"):
         _predictor(str(model_dir), digits)
         _predictor(str(model_dir), digits)
+        ov = _predictor(str(model_dir), digits, backend="openvino")
     warnings = [r.getMessage() for r in caplog.records if "int8" in r.getMessage()]
     assert len(warnings) == 1 and "Global.backend=openvino" in warnings[0]
-    assert "runs in fp32" in warnings[0]
+    assert "Paddle Inference runs its float graph (inference.json) in fp32" in warnings[0]
+    assert ov.backend.precision == "int8+fp32"
 
 
 def test_openvino_and_precision_bad_inputs(exported, digits, tmp_path, monkeypatch):

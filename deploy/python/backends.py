@@ -28,6 +28,16 @@ class BackendError(RuntimeError):
     pass
 
 
+def warn_int8_once(model_dir, backend, what):
+    """An int8 export asked of a backend that does not run it faster: say so once per folder
+    and backend, naming the backend that runs int8 (OpenVINO: docs/deployment.md)."""
+    if (model_dir, backend) in _warned_int8 or not is_int8_model(model_dir):
+        return
+    _warned_int8.add((model_dir, backend))
+    logger.warning("%s holds an int8 model; %s: use -o Global.backend=openvino to run it in "
+                   "int8", model_dir, what)
+
+
 def requested_precision(g, backend):
     precision = str(g.get("precision", "fp32")).lower()
     if precision not in PRECISIONS:
@@ -73,12 +83,8 @@ class PaddleInferenceBackend:
         _require(params_file, "Paddle inference parameters")
         config = inference.Config(model_file, params_file)
         self.precision = requested_precision(g, "paddle")
-        if is_int8_model(model_dir) and model_dir not in _warned_int8:
-            _warned_int8.add(model_dir)
-            logger.warning("%s holds an int8 model, which Paddle Inference 3.3.1 runs in fp32 "
-                           "on CPU (docs/deployment.md, Precision): use "
-                           "-o Global.backend=openvino (or onnxruntime) to run it in int8",
-                           model_dir)
+        warn_int8_once(model_dir, "paddle", "Paddle Inference runs its float graph "
+                       "(inference.json) in fp32")
         if g.get("use_gpu", False):
             import paddle
 
@@ -145,6 +151,8 @@ class PaddleInferenceBackend:
 class OnnxRuntimeBackend:
     def __init__(self, model_dir, g):
         self.precision = requested_precision(g, "onnxruntime")
+        warn_int8_once(model_dir, "onnxruntime", "ONNX Runtime runs it, but no faster than "
+                       "fp32 (benchmarks/quantization.md)")
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -201,7 +209,7 @@ class OpenVinoBackend:
         ran = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self.precision = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}.get(ran, ran)
         if is_int8_model(model_dir):
-            self.precision = f"int8+{self.precision}"
+            self.precision = f"int8+{self.precision}"  # QDQ parts int8, the rest as hinted
         self.request = self.compiled.create_infer_request()
         self.input_shape = [d.get_length() if d.is_static else None
                             for d in model.inputs[0].get_partial_shape()]
