@@ -5,7 +5,9 @@
         -o Global.save_inference_dir=inference/EConvNeXt_mini_digits [--onnx]
 
 Writes inference.json, inference.pdiparams and inference.yml (preprocessing and label
-names); with --onnx also inference.onnx (paddle2onnx, opset 13).
+names); with --onnx also inference.onnx (paddle2onnx, opset 13). A config with a Slim
+section (QAT) exports the QAT checkpoint as int8: inference.onnx with QDQ nodes (always
+written) and inference.yml marked Global.quantized: int8 (ppcls_ext/slim/export.py).
 """
 import argparse
 import os
@@ -31,6 +33,11 @@ def main():
         import paddle
 
         paddle.set_device("cpu")  # export is device independent
+        if config.get("Slim"):
+            from ppcls_ext.slim.export import export_qat
+
+            print(f"int8 model written to {export_qat(config)}")
+            return
         save_dir = export(config)
         if args.onnx:
             print(f"ONNX model written to {to_onnx(save_dir, opset_version=args.opset)}")

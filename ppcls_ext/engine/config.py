@@ -14,7 +14,7 @@ from .._ppcls import ppcls_module
 _cfg = ppcls_module("utils.config")
 
 TOP_LEVEL_KEYS = {"Global", "Arch", "Loss", "Optimizer", "DataLoader", "Metric", "Infer",
-                  "EMA", "AMP"}
+                  "EMA", "AMP", "Slim"}
 GLOBAL_KEYS = {
     "checkpoints", "pretrained_model", "output_dir", "device", "save_interval",
     "eval_during_train", "eval_interval", "epochs", "print_batch_step", "use_visualdl",
@@ -55,6 +55,10 @@ def validate_config(config, path="<config>"):
     for name, valid in ENGINE_SECTIONS.items():
         if isinstance(config.get(name), dict):
             _check(config[name], valid, f"{name}.", path)
+    if config.get("Slim") is not None:  # Slim: {quant: {name: pact}} (ppcls_ext.slim)
+        from ..slim.qat import check_slim_config
+
+        check_slim_config(config["Slim"], path)
     return config
 
 
