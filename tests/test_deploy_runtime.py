@@ -148,3 +148,5 @@ def test_predictor_runs_without_paddle(exported, digits, backend):
     assert "'file_name': '" in result.stdout and "'label_names': ['" in result.stdout
     assert "imported blocked modules: []" in result.stderr
     assert f"backend {backend} on" in result.stderr and "precision fp32" in result.stderr
+    if backend == "openvino":
+        assert "convolutions/matmuls by runtime precision: {'f32': " in result.stderr

@@ -78,6 +78,9 @@ class ClsPredictor:
         logger.info("backend %s on %s, %s threads, precision %s", g.get("backend", "paddle"),
                     getattr(self.backend, "device", "CPU"), g.get("cpu_num_threads", 2),
                     self.backend.precision)
+        if hasattr(self.backend, "executed_precisions"):  # OpenVINO: what its kernels run
+            logger.info("convolutions/matmuls by runtime precision: %s",
+                        self.backend.executed_precisions())
 
     @staticmethod
     def _postprocess(post_cfg, exported):
