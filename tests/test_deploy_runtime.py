@@ -72,6 +72,34 @@ def test_bf16_runs_where_the_cpu_has_it_and_reports_top1_change(exported, digits
     assert diff < 0.05 * np.abs(reference).max() + 0.05 and changed <= 0.1
 
 
+def test_int8_ptq_runs_int8_on_openvino_and_reports_top1_change(exported, digits, val_batch,
+                                                                 tmp_path, capsys):
+    """An int8 export of tools/quant_post.py (PaddleSlim PTQ on the digits training images)
+    loads in both ONNX backends like any export; OpenVINO runs its convolutions in u8."""
+    import copy
+
+    ptq = pytest.importorskip("ppcls_ext.slim.ptq")
+    config = copy.deepcopy(exported["config"])
+    config["DataLoader"]["Train"]["dataset"].update(
+        image_root=digits, cls_label_path=os.path.join(digits, "train_list.txt"))
+    config["Global"]["save_inference_dir"] = str(tmp_path / "int8")
+    save_dir = ptq.quantize_post(config, calib_num=64)
+    batch, reference = val_batch
+    for backend in ("openvino", "onnxruntime"):
+        predictor = _predictor(save_dir, digits, backend=backend)
+        out = _run(predictor, batch)
+        diff = np.abs(out - reference).max()
+        changed = float((out.argmax(1) != reference.argmax(1)).mean())
+        with capsys.disabled():
+            print(f"\n[int8 PTQ {backend}] max |logit diff| {diff:.4f} (max |logit| "
+                  f"{np.abs(reference).max():.3f}), top-1 changed on {100 * changed:.1f}% of "
+                  f"{len(batch)} digits val images")
+        assert diff < 0.1 * np.abs(reference).max() and changed <= 0.1
+    assert predictor.backend.precision == "fp32"  # ONNX Runtime: no float-precision switch
+    ov = _predictor(save_dir, digits, backend="openvino").backend
+    assert ov.precision == "int8+fp32" and ov.executed_precisions().get("u8", 0) > 20
+
+
 def test_int8_model_on_paddle_backend_warns_once_naming_openvino(exported, digits, tmp_path,
                                                                   caplog):
     model_dir = tmp_path / "int8"
