@@ -201,3 +201,20 @@ def test_ptq_without_calibration_images_is_one_clear_line(data, tmp_path):
     lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]
     assert len(lines) == 1 and "calibration" in lines[0], result.stderr[-2000:]
     assert not os.path.exists(os.path.join(tmp_path, "inference"))
+
+
+def test_erf_gelu_of_the_legacy_export_matches_paddle_gelu():
+    """legacy.py swaps nn.GELU for the erf formula (F.gelu does not trace in the legacy
+    program format); the numbers stay those of nn.GELU up to one fp32 rounding step."""
+    from ppcls_ext.slim.legacy import ErfGELU, use_erf_gelu
+
+    x = paddle.randn([4096]) * 4
+    ref = paddle.nn.GELU()(x).numpy()
+    np.testing.assert_allclose(ErfGELU()(x).numpy(), ref, rtol=2e-6, atol=1e-6)
+    model = EConvNeXt_mini(class_num=3)
+    model.eval()
+    image = paddle.randn([1, 3, 32, 32])
+    before = model(image).numpy()
+    assert use_erf_gelu(model) == 34
+    assert not [l for l in model.sublayers() if isinstance(l, paddle.nn.GELU)]
+    np.testing.assert_allclose(model(image).numpy(), before, rtol=1e-4, atol=1e-5)
