@@ -185,7 +185,7 @@ def main(argv=None):
         config = load_config(args.config, args.override)
         predictor = ClsPredictor(config)
         results, bad = predictor.predict(list_inputs(config["Global"].get("infer_imgs")))
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for result in results:
