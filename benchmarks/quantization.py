@@ -26,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "deploy", "python"))
 QUICK_START = os.path.join(ROOT, "configs", "quick_start", "EConvNeXt_mini_digits.yaml")
+SHAPE = (3, 224, 224)
 QAT_CONFIG = os.path.join(ROOT, "configs", "slim", "EConvNeXt_mini_digits_quantization.yaml")
 
 
@@ -106,6 +107,7 @@ def latency(args, work):
         QUICK_START, base + [f"Global.save_inference_dir={work}/l8"]), 8, synthetic=True),
         "inference.onnx")
     runs = {"fp32": sessions(fp32, args.threads), "int8": sessions(int8, args.threads)}
+    paddle_row = None if args.no_paddle else paddle_inference(args, work, os.path.dirname(fp32))
     x = np.random.RandomState(0).rand(1, 3, args.size, args.size).astype("float32")
     times = {(p, b): [] for p in runs for b in runs[p]}
     for (p, b) in times:
@@ -129,7 +131,69 @@ def latency(args, work):
               f"{' '.join(f'{r:.2f}' for r in ratios)} (median {rows[-1]['speedup_median']:.2f})",
               flush=True)
     return dict(model="EConvNeXt_mini", size=args.size, batch=1, threads=args.threads,
-                rounds=args.rounds, repeats=args.repeats, rows=rows)
+                rounds=args.rounds, repeats=args.repeats, rows=rows, paddle_inference=paddle_row)
+
+
+def time_paddle_inference(fp32_dir, int8_prefix, threads, rounds, repeats):
+    """(In a subprocess, so that the pass log is this run's) Paddle Inference with oneDNN: the
+    fp32 PIR program vs PaddleSlim's int8 program, interleaved; prints one JSON line."""
+    from paddle import inference
+
+    def predictor(model, params):
+        config = inference.Config(model, params)
+        config.disable_gpu()
+        config.enable_mkldnn()
+        config.set_cpu_math_library_num_threads(threads)
+        p = inference.create_predictor(config)
+        x = np.random.RandomState(0).rand(*[1] + list(SHAPE)).astype("float32")
+        p.get_input_handle(p.get_input_names()[0]).copy_from_cpu(x)
+        return p
+
+    runs = {"fp32": predictor(os.path.join(fp32_dir, "inference.json"),
+                              os.path.join(fp32_dir, "inference.pdiparams")),
+            "int8": predictor(int8_prefix + ".pdmodel", int8_prefix + ".pdiparams")}
+    times = {k: [] for k in runs}
+    for p in runs.values():
+        p.run()
+    for _ in range(rounds):
+        for k, p in runs.items():
+            t = time.perf_counter()
+            for _ in range(repeats):
+                p.run()
+            times[k].append((time.perf_counter() - t) / repeats * 1000)
+    print("RESULT " + json.dumps(times), flush=True)
+
+
+def paddle_inference(args, work, fp32_dir):
+    """Does Paddle Inference 3.3.1 run PaddleSlim's int8 program in int8 on CPU?"""
+    import re
+    import subprocess
+
+    from ppcls_ext.slim.legacy import save_paddle_int8_program
+
+    prefix = save_paddle_int8_program(QUICK_START, [
+        "Arch.class_num=1000", f"Global.image_shape=[3,{args.size},{args.size}]",
+        "Global.infer_add_softmax=False"], os.path.join(work, "paddle_int8"))
+    cmd = [sys.executable, __file__, "--fp32", "-", "--size", str(args.size), "--threads",
+           str(args.threads), "--paddle-check", fp32_dir, prefix]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    line = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")]
+    if not line:
+        return dict(error=result.stderr[-1500:])
+    times = json.loads(line[0][len("RESULT "):])
+    log = re.sub(r"\x1b\[[0-9;]*m", "", result.stderr)
+    pir = re.findall(r"Running PIR pass \[(\w+)\]", log)
+    legacy = re.findall(r"Running IR pass \[(\w+)\]", log)
+    ratios = [a / b for a, b in zip(times["fp32"], times["int8"])]
+    row = dict(fp32_ms=float(np.median(times["fp32"])), int8_ms=float(np.median(times["int8"])),
+               speedup_per_round=[round(r, 3) for r in ratios],
+               pir_quant_passes=[p for p in pir if "quant" in p],
+               legacy_quant_passes=[p for p in legacy if "quant" in p])
+    print(f"latency paddle (oneDNN) fp32 {row['fp32_ms']:.2f} ms  PaddleSlim int8 program "
+          f"{row['int8_ms']:.2f} ms  speed-up per round {' '.join(f'{r:.2f}' for r in ratios)}; "
+          f"quant passes: PIR {row['pir_quant_passes']}, legacy IR {row['legacy_quant_passes']}",
+          flush=True)
+    return row
 
 
 def main():
@@ -144,7 +208,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
                                                       "quantization.json"))
+    parser.add_argument("--no-paddle", action="store_true",
+                        help="skip the Paddle Inference check (slow: int8 runs as fake quant)")
+    parser.add_argument("--paddle-check", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.paddle_check:
+        global SHAPE
+        SHAPE = (3, args.size, args.size)
+        time_paddle_inference(*args.paddle_check, args.threads, rounds=3, repeats=3)
+        return
 
     import onnxruntime
     import openvino

@@ -25,8 +25,8 @@ def main():
     parser.add_argument("-o", "--override", action="append", default=[])
     parser.add_argument("--calib_num", type=int, default=256,
                         help="calibration images from the training set (default 256)")
-    parser.add_argument("--algo", default="hist", choices=["hist", "kl", "abs_max"],
-                        help="PaddleSlim activation quantizer (default hist)")
+    parser.add_argument("--algo", default="kl", choices=["kl", "hist", "abs_max"],
+                        help="PaddleSlim activation quantizer (default kl, PaddleSlim's)")
     parser.add_argument("--act_dtype", default="uint8", choices=["uint8", "int8"],
                         help="ONNX activation type (uint8: the fast one on x86)")
     parser.add_argument("--synthetic_calib", action="store_true",
