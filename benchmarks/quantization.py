@@ -101,7 +101,8 @@ def latency(args, work):
     import paddle
 
     paddle.seed(0)
-    fp32 = to_onnx(export(load_config(QUICK_START, base + [f"Global.save_inference_dir={work}/l32"])))
+    fp32 = to_onnx(export(load_config(QUICK_START,
+                                      base + [f"Global.save_inference_dir={work}/l32"])))
     paddle.seed(0)
     int8 = os.path.join(quantize_post(load_config(
         QUICK_START, base + [f"Global.save_inference_dir={work}/l8"]), 8, synthetic=True),

@@ -74,7 +74,8 @@ def test_placement_keeps_depthwise_gates_stem_and_head_float():
 
 
 @pytest.mark.parametrize("slim, message", [
-    ({"quant": {"name": "dorefa"}}, "Slim.quant.name 'dorefa' is not a known quantizer; valid: pact"),
+    ({"quant": {"name": "dorefa"}},
+     "Slim.quant.name 'dorefa' is not a known quantizer; valid: pact"),
     ({"prune": {"name": "fpgm"}}, "unknown key Slim.'prune'"),
     ({"quant": {"name": "pact", "bits": 4}}, "unknown key Slim.quant.'bits'"),
 ])
@@ -116,8 +117,8 @@ def test_qat_trains_from_float_checkpoint_and_exports_int8(data, tmp_path):
         assert "quantized: int8" in f.read()
 
     x = val_images(data)
-    eval_engine = Engine(load(QAT_CONFIG, overrides(data, out, [f"Global.pretrained_model={best}"])),
-                         "eval")
+    eval_config = load(QAT_CONFIG, overrides(data, out, [f"Global.pretrained_model={best}"]))
+    eval_engine = Engine(eval_config, "eval")
     eval_engine.model.eval()
     with paddle.no_grad():
         simulated = eval_engine.model(paddle.to_tensor(x)).numpy()
@@ -188,18 +189,31 @@ def quant_post_cli(args):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
+def test_export_of_slim_config_refuses_float_weights(data, tmp_path):
+    from ppcls_ext.slim.export import export_qat
+
+    trained_float_model(str(tmp_path / "float"))
+    config = load(QAT_CONFIG, overrides(data, str(tmp_path),
+                                        [f"Global.pretrained_model={tmp_path}/float"]))
+    with pytest.raises(ValueError, match="holds float weights, not a QAT checkpoint"):
+        export_qat(config)
+    assert not os.path.exists(os.path.join(tmp_path, "inference"))
+
+
 def test_ptq_without_calibration_images_is_one_clear_line(data, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "train_list.txt").write_text("")
     args = ["-c", QUICK_START]
-    for o in overrides(data, str(tmp_path), [f"DataLoader.Train.dataset.image_root={empty}",
-                                             f"DataLoader.Train.dataset.cls_label_path={empty}/train_list.txt"]):
+    for o in overrides(data, str(tmp_path), [
+            f"DataLoader.Train.dataset.image_root={empty}",
+            f"DataLoader.Train.dataset.cls_label_path={empty}/train_list.txt"]):
         args += ["-o", o]
     result = quant_post_cli(args)
     assert result.returncode == 2
     lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]
-    assert len(lines) == 1 and "calibration" in lines[0], result.stderr[-2000:]
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert "PTQ calibration set (DataLoader.Train)" in lines[0] and "lists no images" in lines[0]
     assert not os.path.exists(os.path.join(tmp_path, "inference"))
 
 

@@ -5,10 +5,14 @@ their inputs while the float model runs the calibration batches in eval mode, an
 thresholds with the chosen activation quantizer: KL divergence by default (PaddleSlim's
 default; on the digits quick start it kept top-1 within 0.3 points where the histogram
 percentile lost 0.8 and abs-max 0.6, benchmarks/quantization.md), ``hist``, ``abs_max``.
-The thresholds are read back from the observers; the ONNX QDQ graph is written by ``qdq.py``. Nothing here needs Paddle's legacy program format: PaddleSlim's own
+The thresholds are read back from the observers; the ONNX QDQ graph is written by ``qdq.py``.
+Nothing here needs Paddle's legacy program format: PaddleSlim's own
 ``save_quantized_model`` does (see ``legacy.py``), and its output cannot be converted by
 paddle2onnx 2.1.0 anyway (``qdq.py``).
 """
+import contextlib
+import io
+
 import paddle
 
 from .placement import mark_float_layers
@@ -29,8 +33,9 @@ def calibrate(model, batches, algo="kl"):
         raise ValueError(f"PTQ activation quantizer {algo!r}; valid: {', '.join(ACT_QUANTIZERS)}")
     names = mark_float_layers(model)
     model.eval()
-    ptq = PTQ(activation_quantizer=ACT_QUANTIZERS[algo],
-              weight_quantizer="PerChannelAbsmaxQuantizer")
+    with contextlib.redirect_stdout(io.StringIO()):  # PaddleSlim prints its quantizer name
+        ptq = PTQ(activation_quantizer=ACT_QUANTIZERS[algo],
+                  weight_quantizer="PerChannelAbsmaxQuantizer")
     ptq.quantize(model, inplace=True)
     count = 0
     for batch in batches:
@@ -44,7 +49,8 @@ def calibrate(model, batches, algo="kl"):
         config = layers[name]._quant_config
         config.in_act_quantizer.cal_thresholds()  # ImperativePTQ._cal_thresholds, input side
         config.quant_hook_handle.remove()
-        result.append((name, layers[name].weight.numpy(), float(config.in_act_quantizer.thresholds[0])))
+        threshold = float(config.in_act_quantizer.thresholds[0])
+        result.append((name, layers[name].weight.numpy(), threshold))
         del layers[name]._quant_config
     return result
 
@@ -78,7 +84,10 @@ def calibration_batches(config, calib_num, batch_size=16, synthetic=False, seed=
     eval_ops = ((loaders.get("Eval") or {}).get("dataset") or {}).get("transform_ops")
     if eval_ops:
         dataset_cfg["transform_ops"] = copy.deepcopy(eval_ops)
-    dataset = build_dataset(dataset_cfg, "DataLoader.Train.dataset")
+    try:
+        dataset = build_dataset(dataset_cfg, "DataLoader.Train.dataset")
+    except ValueError as exc:  # e.g. an empty list: say that it is the calibration set
+        raise ValueError(f"PTQ calibration set (DataLoader.Train): {exc}") from exc
     if len(dataset) == 0:
         raise ValueError(f"PTQ got no calibration images: {train.get('cls_label_path')} "
                          "lists none")

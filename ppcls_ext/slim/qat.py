@@ -1,4 +1,4 @@
-"""Quantization-aware training with PaddleSlim, the PaddleClas way (``Slim: {quant: {name: pact}}``).
+"""Quantization-aware training with PaddleSlim, the PaddleClas way: ``Slim: {quant: {name: pact}}``.
 
 As in PaddleClas's ``ppcls/engine/slim/quant.py``: PaddleSlim's dygraph ``QAT`` wraps the
 model's Conv2D/Linear layers with fake quantizers (per-channel abs-max weights, moving-average

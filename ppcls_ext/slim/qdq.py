@@ -12,6 +12,7 @@ Quantized convs are found by their weights: paddle2onnx keeps each conv weight (
 node) with the Paddle parameter's exact values (no BN folding without its optimizer).
 """
 import hashlib
+import os
 
 import numpy as np
 
@@ -84,7 +85,6 @@ def insert_qdq(model, quantized, act_dtype="uint8"):
     for weight, threshold in quantized:
         wanted.setdefault(_digest(weight), []).append(float(threshold))
     new_nodes, new_inits = [], []
-    act_qdq = {}  # tensor name -> dequantized name (one QDQ per tensor, shared by consumers)
     thresholds = {}
     matched = set()
     conv_of_tensor = {}
@@ -114,7 +114,6 @@ def insert_qdq(model, quantized, act_dtype="uint8"):
                              name=f"{base}_QuantizeLinear"),
             helper.make_node("DequantizeLinear", [q_out, s_name, z_name], [dq_out],
                              name=f"{base}_DequantizeLinear")]))
-        act_qdq[tensor] = dq_out
         for conv in convs:
             conv.input[0] = dq_out
             w_name = conv.input[1]
@@ -150,8 +149,6 @@ def insert_qdq(model, quantized, act_dtype="uint8"):
 
 def write_int8_onnx(fp32_file, int8_file, quantized, act_dtype="uint8"):
     """Read ``fp32_file``, insert the QDQ nodes, check and write ``int8_file`` atomically."""
-    import os
-
     import onnx
 
     model = onnx.load(fp32_file)
