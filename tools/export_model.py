@@ -33,7 +33,7 @@ def main():
         import paddle
 
         paddle.set_device("cpu")  # export is device independent
-        if config.get("Slim"):
+        if (config.get("Slim") or {}).get("quant"):
             from ppcls_ext.slim.export import export_qat
 
             print(f"int8 model written to {export_qat(config)}")

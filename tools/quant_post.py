@@ -37,7 +37,7 @@ def main():
 
     try:
         config = load_config(args.config, args.override)
-        if config.get("Slim"):
+        if (config.get("Slim") or {}).get("quant"):
             raise ConfigError(f"{args.config}: has a Slim (QAT) section; PTQ quantizes a float "
                               "model: drop Slim or export the QAT model with "
                               "tools/export_model.py")
