@@ -127,6 +127,11 @@ def test_qat_trains_from_float_checkpoint_and_exports_int8(data, tmp_path):
     assert np.abs(int8 - simulated).max() < 0.05 * scale
     assert (int8.argmax(1) == simulated.argmax(1)).all()
 
+    ov = pytest.importorskip("openvino")
+    compiled = ov.Core().compile_model(os.path.join(save_dir, "inference.onnx"), "CPU",
+                                       {"INFERENCE_PRECISION_HINT": "f32"})
+    assert np.abs(compiled(x)[0] - simulated).max() < 0.05 * scale
+
 
 def test_ptq_writes_qdq_onnx_close_to_float(data, tmp_path):
     from ppcls_ext.slim.ptq import quantize_post
