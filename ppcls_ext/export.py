@@ -73,13 +73,15 @@ def _infer_config_for_dump(config):
     return cfg
 
 
-def _record_input_shape(yml, image_shape):
-    """Add ``Global.image_shape`` so that predictors can check their preprocessing output."""
+def _record_input_shape(yml, image_shape, extra_global=None):
+    """Add ``Global.image_shape`` so that predictors can check their preprocessing output
+    (and ``extra_global``: an int8 export marks itself with ``quantized: int8``)."""
     import yaml
 
     with open(yml) as f:
         content = yaml.safe_load(f)
-    content = dict(Global=dict(content.get("Global") or {}, image_shape=list(image_shape)),
+    content = dict(Global=dict(content.get("Global") or {}, image_shape=list(image_shape),
+                               **(extra_global or {})),
                    **{k: v for k, v in content.items() if k != "Global"})
     with open(yml + ".tmp", "w") as f:
         yaml.safe_dump(content, f, sort_keys=False)
@@ -97,25 +99,30 @@ def save_inference_model(model, save_dir, image_shape, add_softmax=True):
     paddle.jit.save(static, os.path.join(save_dir, "inference"))
 
 
-def export(config):
-    """Write the inference model; returns the save directory."""
+def export(config, model=None, extra_global=None):
+    """Write the inference model; returns the save directory.
+
+    ``model``: an already built and loaded model (int8 export, ``ppcls_ext.slim``) instead of
+    ``Arch`` + ``Global.pretrained_model``; ``extra_global``: more ``Global`` keys for
+    inference.yml."""
     ppcls_module("utils.logger").init_logger()  # dump_infer_config logs through it
     g = config["Global"]
     save_dir = g.get("save_inference_dir") or "./inference"
     image_shape = list(g.get("image_shape") or [3, 224, 224])
     if len(image_shape) != 3:
         raise ValueError(f"Global.image_shape must be [C, H, W], got {image_shape}")
-    model = build_model(config, "export")
-    if g.get("pretrained_model"):
-        load_export_weights(model, g["pretrained_model"])
-    else:
-        logger.warning("Global.pretrained_model is not set: exporting random weights")
+    if model is None:
+        model = build_model(config, "export")
+        if g.get("pretrained_model"):
+            load_export_weights(model, g["pretrained_model"])
+        else:
+            logger.warning("Global.pretrained_model is not set: exporting random weights")
     dump_cfg = _infer_config_for_dump(config)  # fail before writing anything
     os.makedirs(save_dir, exist_ok=True)
     save_inference_model(model, save_dir, image_shape, bool(g.get("infer_add_softmax", True)))
     yml = os.path.join(save_dir, "inference.yml")
     ppcls_module("utils.config").dump_infer_config(dump_cfg, yml)
-    _record_input_shape(yml, image_shape)
+    _record_input_shape(yml, image_shape, extra_global)
     logger.info("Inference model written to %s", save_dir)
     return save_dir
 

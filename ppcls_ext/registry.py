@@ -71,4 +71,8 @@ def _check_arch(arch_config):
 def build_model(config, mode="train"):
     """PaddleClas's ``build_model`` with a clear error for an unknown name or keyword."""
     _check_arch(config.get("Arch"))
+    if config.get("Slim"):
+        # The wheel's build_model would apply PaddleClas's own QAT (every Conv2D/Linear, before
+        # any weights are loaded); ppcls_ext.slim.qat wraps the model instead (Engine, export).
+        config = {k: v for k, v in config.items() if k != "Slim"}
     return _arch_module().build_model(config, mode)

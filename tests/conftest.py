@@ -15,6 +15,9 @@ import paddle  # noqa: E402
 
 paddle.set_device("cpu")
 
+# one exported mini and one digits set for every deploy test file (session scope)
+from deploy_helpers import digits, exported  # noqa: E402,F401
+
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true",

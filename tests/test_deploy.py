@@ -10,45 +10,17 @@ import pytest
 import yaml
 from PIL import Image
 
+from deploy_helpers import DEPLOY_PY
 from engine_helpers import QUICK_START, ROOT, load
 from ppcls_ext import EConvNeXt_mini
 from ppcls_ext.export import export, to_onnx
 
-sys.path.insert(0, os.path.join(ROOT, "deploy", "python"))
+sys.path.insert(0, DEPLOY_PY)
 from predict_cls import ClsPredictor, list_inputs  # noqa: E402
 
 WHEEL_DEPLOY_CFG = os.path.join(os.path.dirname(__import__("paddleclas").__file__), "deploy",
                                 "configs", "inference_cls.yaml")
 DEPLOY_CFG = os.path.join(ROOT, "deploy", "configs", "inference_cls.yaml")
-
-
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    from ppcls_ext.engine.data.digits import prepare_digits
-
-    root = str(tmp_path_factory.mktemp("digits"))
-    prepare_digits(root)
-    return root
-
-
-@pytest.fixture(scope="module")
-def exported(digits, tmp_path_factory):
-    """A mini with non-trivial BN statistics, exported as logits (no softmax) + ONNX."""
-    out = tmp_path_factory.mktemp("export")
-    model = EConvNeXt_mini(class_num=10)
-    model.train()
-    with paddle.no_grad():
-        for _ in range(3):
-            model(paddle.randn([8, 3, 32, 32]) * 2 + 0.5)
-    paddle.save(model.state_dict(), str(out / "w.pdparams"))
-    config = load(QUICK_START, [f"Global.pretrained_model={out}/w",
-                                f"Global.save_inference_dir={out}/inference",
-                                "Global.infer_add_softmax=False",
-                                f"Infer.PostProcess.class_id_map_file={digits}/label_list.txt"])
-    model_dir = export(config)
-    to_onnx(model_dir)
-    model.eval()
-    return dict(dir=model_dir, model=model, config=config)
 
 
 def _predictor(model_dir, digits, **g):

@@ -8,7 +8,9 @@ Global.pretrained_model is a .pdparams or .safetensors file (suffix optional); E
 beside it (.pdema / .ema.safetensors) are preferred. Pickles are read through the project's
 allow-list, never by plain unpickling. Writes inference.json, inference.pdiparams and
 inference.yml (preprocessing and label names); with --onnx also inference.onnx (paddle2onnx,
-opset 13).
+opset 13). A config with a Slim section (QAT) exports the QAT checkpoint as int8:
+inference.onnx with QDQ nodes (always written) and inference.yml marked
+Global.quantized: int8 (ppcls_ext/slim/export.py).
 """
 import argparse
 import os
@@ -35,6 +37,11 @@ def main():
         import paddle
 
         paddle.set_device("cpu")  # export is device independent
+        if (config.get("Slim") or {}).get("quant"):
+            from ppcls_ext.slim.export import export_qat
+
+            print(f"int8 model written to {export_qat(config)}")
+            return
         save_dir = export(config)
         if args.onnx:
             print(f"ONNX model written to {to_onnx(save_dir, opset_version=args.opset)}")

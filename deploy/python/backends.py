@@ -1,21 +1,72 @@
-"""Inference backends for the classification predictor: Paddle Inference and ONNX Runtime.
+"""Inference backends for the classification predictor: Paddle Inference, ONNX Runtime, OpenVINO.
 
 The Paddle Inference setup mirrors the paddleclas wheel's ``deploy/utils/predictor.py``
 (GPU / oneDNN / threads / IR optimisation) except for
 ``enable_memory_optim()``, which makes ``create_predictor`` fail for every PIR model on
 Paddle 3.3.1 ("Not find predictor_id 0 and pass_name memory_optimize_pass"), and TensorRT,
 which for PIR models goes through ``paddle.tensorrt`` (trt_pir.py).
+
+Only the Paddle backend imports Paddle (inside its constructor): with onnxruntime or openvino
+this module needs numpy and the runtime alone (Paddle-free deployment, docs/deployment.md).
+``Global.precision`` (fp32 | bf16) picks the float precision; every backend records the
+precision that actually runs in ``self.precision`` (OpenVINO: read back from the compiled
+model), and the predictor logs it.
 """
+import logging
 import os
 
 import numpy as np
 
 import trt_pir
+from cpu_info import cpu_flags
 from ort_layout import create_session
+
+logger = logging.getLogger("deploy")
+PRECISIONS = ("fp32", "bf16")
+_warned_int8 = set()
 
 
 class BackendError(RuntimeError):
     pass
+
+
+def warn_int8_once(model_dir, backend, what):
+    """An int8 export asked of a backend that does not run it faster: say so once per folder
+    and backend, naming the backend that runs int8 (OpenVINO: docs/deployment.md)."""
+    if (model_dir, backend) in _warned_int8 or not is_int8_model(model_dir):
+        return
+    _warned_int8.add((model_dir, backend))
+    logger.warning("%s holds an int8 model; %s: use -o Global.backend=openvino to run it in "
+                   "int8", model_dir, what)
+
+
+def requested_precision(g, backend):
+    precision = str(g.get("precision", "fp32")).lower()
+    if precision not in PRECISIONS:
+        raise ValueError(f"Global.precision {precision!r}; valid: {', '.join(PRECISIONS)} "
+                         "(an int8 model is chosen by its folder, not by this key)")
+    if precision == "bf16" and backend == "onnxruntime":
+        raise ValueError("Global.precision bf16 is not offered by the onnxruntime backend; "
+                         "use Global.backend=openvino (or paddle), or precision fp32")
+    return precision
+
+
+def is_int8_model(model_dir):
+    """An int8 export says ``Global.quantized: int8`` in inference.yml (tools/quant_post.py and
+    QAT export write it); a Paddle program with quantize ops counts too."""
+    import yaml
+
+    yml = os.path.join(model_dir, "inference.yml")
+    if os.path.isfile(yml):
+        with open(yml) as f:
+            g = (yaml.safe_load(f) or {}).get("Global") or {}
+        if str(g.get("quantized", "")).lower() == "int8":
+            return True
+    program = os.path.join(model_dir, "inference.json")
+    if os.path.isfile(program):
+        with open(program) as f:
+            return "quantize_linear" in f.read()
+    return False
 
 
 def _require(path, what):
@@ -35,6 +86,9 @@ class PaddleInferenceBackend:
         if g.get("use_gpu", False) and g.get("use_tensorrt", False):
             model_file, params_file = trt_pir.converted_model(model_dir, g)
         config = inference.Config(model_file, params_file)
+        self.precision = requested_precision(g, "paddle")
+        warn_int8_once(model_dir, "paddle", "Paddle Inference runs its float graph "
+                       "(inference.json) in fp32")
         if g.get("use_gpu", False):
             import paddle
 
@@ -50,6 +104,7 @@ class PaddleInferenceBackend:
             else:
                 config.disable_mkldnn()
             config.set_cpu_math_library_num_threads(int(g.get("cpu_num_threads", 2)))
+            self._set_cpu_precision(config, g)
         if g.get("enable_profile", False):
             config.enable_profile()
         config.disable_glog_info()
@@ -58,6 +113,19 @@ class PaddleInferenceBackend:
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
         self.input_shape = None  # PIR handles do not report it: inference.yml does
+        self.device = "GPU" if g.get("use_gpu", False) else "CPU"
+
+    def _set_cpu_precision(self, config, g):
+        """bf16 through oneDNN where the CPU has bf16 instructions, else fp32 with a warning."""
+        if self.precision != "bf16":
+            return
+        flags = cpu_flags()
+        if not g.get("enable_mkldnn", True) or not (flags["bf16"] or flags["amx"]):
+            logger.warning("Global.precision bf16 needs oneDNN (enable_mkldnn) and a CPU with "
+                           "AVX512-BF16 or AMX; running fp32")
+            self.precision = "fp32"
+            return
+        config.enable_onednn_bfloat16()
 
     def __call__(self, batch):
         self.input.reshape(batch.shape)
@@ -68,6 +136,9 @@ class PaddleInferenceBackend:
 
 class OnnxRuntimeBackend:
     def __init__(self, model_dir, g):
+        self.precision = requested_precision(g, "onnxruntime")
+        warn_int8_once(model_dir, "onnxruntime", "ONNX Runtime runs it, but no faster than "
+                       "fp32 (benchmarks/quantization.md)")
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -89,12 +160,66 @@ class OnnxRuntimeBackend:
         self.input_name = self.session.get_inputs()[0].name
         self.input_shape = [d if isinstance(d, int) and d > 0 else None
                             for d in self.session.get_inputs()[0].shape]
+        self.device = self.session.get_providers()[0]
 
     def __call__(self, batch):
         return self.session.run(None, {self.input_name: batch.astype(np.float32)})[0]
 
 
-BACKENDS = {"paddle": PaddleInferenceBackend, "onnxruntime": OnnxRuntimeBackend}
+class OpenVinoBackend:
+    """OpenVINO on CPU from ``inference.onnx`` (its Paddle frontend reads only the legacy
+    ``.pdmodel`` format, not the PIR ``inference.json`` that Paddle 3 exports): latency hint,
+    ``Global.cpu_num_threads`` threads, and an explicit inference precision, because on CPUs
+    with AVX512-BF16 or AMX OpenVINO would otherwise pick bf16 by itself."""
+
+    HINTS = {"fp32": "f32", "bf16": "bf16"}
+
+    def __init__(self, model_dir, g):
+        self.precision = requested_precision(g, "openvino")
+        try:
+            import openvino as ov
+        except ImportError as exc:
+            raise BackendError("Global.backend is openvino but openvino is not installed "
+                               "(pip install -r deploy/requirements.txt)") from exc
+        if g.get("use_gpu", False):
+            raise BackendError("the openvino backend runs on CPU here; set -o Global.use_gpu="
+                               "False or use Global.backend=paddle for a GPU")
+        path = os.path.join(model_dir, "inference.onnx")
+        _require(path, "ONNX model (OpenVINO reads the ONNX export)")
+        core = ov.Core()
+        model = core.read_model(path)
+        self.compiled = core.compile_model(model, "CPU", {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": int(g.get("cpu_num_threads", 2)),
+            "INFERENCE_PRECISION_HINT": self.HINTS[self.precision]})
+        ran = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        self.precision = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}.get(ran, ran)
+        if is_int8_model(model_dir):
+            self.precision = f"int8+{self.precision}"  # QDQ parts int8, the rest as hinted
+        self.request = self.compiled.create_infer_request()
+        self.input_shape = [d.get_length() if d.is_static else None
+                            for d in model.inputs[0].get_partial_shape()]
+        self.device = core.get_property("CPU", "FULL_DEVICE_NAME")
+
+    def executed_precisions(self):
+        """{runtime precision: number of ops} of the compiled graph: shows whether the int8
+        convolutions and matmuls of a QDQ model really run in int8 (u8/i8)."""
+        counts = {}
+        for op in self.compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            if "runtimePrecision" in info and info["layerType"].astype(str) in (
+                    "Convolution", "FullyConnected", "MatMul", "GroupConvolution"):
+                key = info["runtimePrecision"].astype(str)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def __call__(self, batch):
+        out = self.request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+        return next(iter(out.values())).copy()
+
+
+BACKENDS = {"paddle": PaddleInferenceBackend, "onnxruntime": OnnxRuntimeBackend,
+            "openvino": OpenVinoBackend}
 
 
 def check_input(batch, expected):

@@ -1,16 +1,23 @@
-"""Classify images with an exported model: Paddle Inference or ONNX Runtime.
+"""Classify images with an exported model: Paddle Inference, ONNX Runtime or OpenVINO.
 
     python deploy/python/predict_cls.py -c deploy/configs/inference_cls.yaml \
         -o Global.inference_model_dir=inference/EConvNeXt_mini_digits \
-        -o Global.infer_imgs=dataset/digits/images/val [-o Global.backend=onnxruntime]
+        -o Global.infer_imgs=dataset/digits/images/val \
+        [-o Global.backend=onnxruntime|openvino] [-o Global.precision=bf16]
 
 The config is PaddleClas's deploy schema (the wheel's deploy/configs/inference_cls.yaml works
 unchanged apart from -o overrides of paths and devices). When the model folder holds
 ``inference.yml`` (written by tools/export_model.py), its PreProcess and label names are used,
 so deployment preprocesses exactly as the exported training config; the deploy config's
 PreProcess and class_id_map_file apply to models exported without it.
+
+With the onnxruntime and openvino backends nothing here imports Paddle, paddleclas or the
+training package: preprocessing and Top-k come from the Paddle-free ``ppcls_infer`` package
+(deploy/requirements.txt lists what such a deployment installs).
 """
+import ast
 import json
+import logging
 import os
 import sys
 import time
@@ -24,9 +31,10 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from backends import check_input, create_backend  # noqa: E402
-from ppcls_ext.engine.data.decode import decode_image  # noqa: E402
-from ppcls_ext.engine.data.transforms.ops import create_operators  # noqa: E402
-from ppcls_ext.engine.infer import build_postprocess, iter_batches  # noqa: E402
+from ppcls_infer.postprocess import build_postprocess, iter_batches  # noqa: E402
+from ppcls_infer.preprocess import create_operators, preprocess_file  # noqa: E402
+
+logger = logging.getLogger("deploy")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -67,6 +75,12 @@ class ClsPredictor:
         shape = (exported.get("Global") or {}).get("image_shape")
         self.input_shape = self.backend.input_shape or ([None] + list(shape) if shape else None)
         self.batch_size = int(g.get("batch_size", 1))
+        logger.info("backend %s on %s, %s threads, precision %s", g.get("backend", "paddle"),
+                    getattr(self.backend, "device", "CPU"), g.get("cpu_num_threads", 2),
+                    self.backend.precision)
+        if hasattr(self.backend, "executed_precisions"):  # OpenVINO: what its kernels run
+            logger.info("convolutions/matmuls by runtime precision: %s",
+                        self.backend.executed_precisions())
 
     @staticmethod
     def _postprocess(post_cfg, exported):
@@ -76,14 +90,10 @@ class ClsPredictor:
         if labels:  # the exported model's own label names beat a generic label file
             topk_cfg.pop("class_id_map_file", None)
             topk_cfg["label_list"] = labels
-        return build_postprocess(topk_cfg)
+        return build_postprocess(topk_cfg, where="PostProcess.Topk")
 
     def preprocess(self, path):
-        with open(path, "rb") as f:
-            img = decode_image(f.read(), path)
-        for op in self.ops:
-            img = op(img)
-        return img
+        return preprocess_file(self.ops, path)
 
     def predict_batch(self, batch):
         if self.input_shape:
@@ -120,12 +130,45 @@ class ClsPredictor:
         return report
 
 
-def load_config(path, overrides):
-    from paddleclas.deploy.utils import config as deploy_config
+def _override(config, option):
+    """``A.B.0.C=value``: PaddleClas's ``-o`` syntax (its deploy/utils/config.py); the value
+    is a Python literal when it parses as one (``ast.literal_eval``), else the string."""
+    key, sep, value = option.partition("=")
+    if not sep or not key:
+        raise ValueError(f"-o {option!r}: expected KEY.PATH=VALUE, e.g. Global.backend=openvino")
+    try:
+        value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        pass
+    node, keys = config, key.split(".")
+    for i, k in enumerate(keys):
+        if isinstance(node, list):
+            if not k.isdigit() or int(k) >= len(node):
+                raise ValueError(f"-o {option!r}: {'.'.join(keys[:i])} is a list of "
+                                 f"{len(node)}; {k!r} is not an index in it")
+            k = int(k)
+        elif not isinstance(node, dict):
+            raise ValueError(f"-o {option!r}: {'.'.join(keys[:i])} is not a mapping")
+        if i == len(keys) - 1:
+            node[k] = value
+        else:
+            if isinstance(node, dict) and node.get(k) is None:
+                node[k] = {}
+            node = node[k]
 
+
+def load_config(path, overrides):
+    """The deploy YAML plus ``-o`` overrides, read without the paddleclas wheel (whose config
+    module imports Paddle through the wheel's ``__init__``)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"deploy config {path!r} does not exist")
-    return deploy_config.get_config(path, overrides=overrides, show=False)
+    with open(path) as f:
+        config = yaml.safe_load(f) or {}
+    for option in overrides or []:
+        _override(config, option)
+    if not isinstance(config.get("Global"), dict):
+        raise ValueError(f"deploy config {path!r} has no Global section")
+    return config
 
 
 def main(argv=None):
@@ -137,11 +180,12 @@ def main(argv=None):
                                                                "inference_cls.yaml"))
     parser.add_argument("-o", "--override", action="append", default=[])
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(levelname)s %(message)s")
     try:
         config = load_config(args.config, args.override)
         predictor = ClsPredictor(config)
         results, bad = predictor.predict(list_inputs(config["Global"].get("infer_imgs")))
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for result in results:
@@ -154,7 +198,8 @@ def main(argv=None):
             json.dump({"results": results, "unreadable": bad}, f, indent=1)
     if g.get("enable_benchmark", False):
         for bs, r in predictor.benchmark().items():
-            print(f"[benchmark] backend={g.get('backend', 'paddle')} batch={bs} "
+            print(f"[benchmark] backend={g.get('backend', 'paddle')} "
+                  f"precision={predictor.backend.precision} batch={bs} "
                   f"p50={r['p50_ms']:.2f}ms p90={r['p90_ms']:.2f}ms p99={r['p99_ms']:.2f}ms "
                   f"{r['images_per_s']:.1f} img/s")
     if not results:

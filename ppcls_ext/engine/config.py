@@ -14,7 +14,7 @@ from ..factory import unknown_keys_message
 _cfg = ppcls_module("utils.config")
 
 TOP_LEVEL_KEYS = {"Global", "Arch", "Loss", "Optimizer", "DataLoader", "Metric", "Infer",
-                  "EMA", "AMP"}
+                  "EMA", "AMP", "Slim"}
 GLOBAL_KEYS = {
     "checkpoints", "pretrained_model", "output_dir", "device", "save_interval",
     "eval_during_train", "eval_interval", "epochs", "print_batch_step", "use_visualdl",
@@ -56,6 +56,10 @@ def validate_config(config, path="<config>"):
     if save_format not in SAVE_FORMATS:
         raise ConfigError(f"{path}: Global.save_format must be one of {', '.join(SAVE_FORMATS)}"
                           f", got {save_format!r}")
+    if config.get("Slim") is not None:  # Slim: {quant: {name: pact}} (ppcls_ext.slim)
+        from ..slim.qat import check_slim_config
+
+        check_slim_config(config["Slim"], path)
     return config
 
 

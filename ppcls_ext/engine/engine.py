@@ -54,6 +54,11 @@ class Engine:
         _seed(g.get("seed"))
 
         self.model = build_model(config, mode)
+        self.quanter = None
+        if config.get("Slim"):  # QAT: PaddleSlim wraps the model; loads pretrained_model itself
+            from ..slim.qat import prepare_qat
+
+            self.quanter = prepare_qat(config, self.model, mode)
         self.class_num = config["Arch"].get("class_num", g.get("class_num"))
         if self.class_num and isinstance(config.get("DataLoader"), dict):
             # PaddleClas's engine hands Arch.class_num to the batch ops the same way.
@@ -166,7 +171,7 @@ class Engine:
             self.states.update(load_checkpoint(g["checkpoints"], self.model, self.optimizer))
             logger.info(f"Resumed from {g['checkpoints']} at epoch {self.states['epoch']}, "
                         f"step {self.states['global_step']}")
-        elif g.get("pretrained_model"):
+        elif g.get("pretrained_model") and self.quanter is None:
             load_pretrained(self.model, g["pretrained_model"])
 
     def autocast(self, training=True):
