@@ -1,0 +1,29 @@
+"""E-ConvNeXt in PaddleDetection (paddledet 2.6.0 on Paddle 3.3.1).
+
+``import ppcls_ext.det`` applies the Paddle 3 compatibility patches (``compat``), registers the
+``EConvNeXt`` backbone into PaddleDetection's workspace (config: ``YOLOv3: {backbone:
+EConvNeXt}`` and an ``EConvNeXt:`` section) and lets ``pretrain_weights`` take a
+classification checkpoint of this project (``pretrain``).
+"""
+import contextlib
+import io
+
+try:
+    # ppdet prints "Warning: Unable to use JDE/FairMOT/ByteTrack ... install lap/motmetrics/
+    # numba" on import: those serve its tracking models, which this project does not install.
+    with contextlib.redirect_stdout(io.StringIO()):
+        import ppdet  # noqa: F401
+        import ppdet.engine  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "ppcls_ext.det needs PaddleDetection: pip install --no-deps -r requirements-det.txt "
+        f"(see README, Quick start) ({exc})") from exc
+
+from . import compat
+from .backbone import EConvNeXt, is_classification_state
+from .pretrain import patch_load_pretrain_weight
+
+PATCHES_APPLIED = compat.apply_all()
+patch_load_pretrain_weight()
+
+__all__ = ["EConvNeXt", "PATCHES_APPLIED", "compat", "is_classification_state"]
