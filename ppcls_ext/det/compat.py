@@ -4,6 +4,7 @@ Each patch wraps one installed function from our side (no installed file is edit
 upstream code it stands in for, and is idempotent. ``apply_all()`` runs them; ``import
 ppcls_ext.det`` calls it. ``PATCHES`` maps a name to its function so tests can apply one alone.
 """
+import contextlib
 import functools
 import inspect
 
@@ -73,9 +74,133 @@ def patch_atss_assigner():
     ATSSAssigner.forward = _with_int64_labels(ATSSAssigner.forward)
 
 
+class _TextsizeDraw:
+    """``PIL.ImageDraw`` stand-in for ppdet's visualizer: ``Draw()`` objects get back the
+    ``textsize`` method Pillow 10 removed, computed from ``textbbox``."""
+
+    def __init__(self, image_draw):
+        self._image_draw = image_draw
+
+    def __getattr__(self, name):
+        return getattr(self._image_draw, name)
+
+    def Draw(self, *args, **kwargs):  # noqa: N802 - PIL's name
+        draw = self._image_draw.Draw(*args, **kwargs)
+        if not hasattr(draw, "textsize"):
+            def textsize(text, font=None, *a, **k):
+                left, top, right, bottom = draw.textbbox((0, 0), text, font=font, *a, **k)
+                return right - left, bottom - top
+            draw.textsize = textsize
+        return draw
+
+
+@_once("visualizer_textsize")
+def patch_visualizer_textsize():
+    """ppdet/utils/visualizer.py, draw_bbox: ``draw.textsize(text)``, removed in Pillow 10
+    (upstream: ``ppdet.utils.compact.imagedraw_textsize_c``, PR #8455). Only the visualizer
+    module's ``ImageDraw`` is swapped, not Pillow's."""
+    import ppdet.utils.visualizer as visualizer
+    if not isinstance(visualizer.ImageDraw, _TextsizeDraw):
+        visualizer.ImageDraw = _TextsizeDraw(visualizer.ImageDraw)
+
+
+@contextlib.contextmanager
+def _full_graph_to_static():
+    original = paddle.jit.to_static
+
+    @functools.wraps(original)
+    def to_static(*args, **kwargs):
+        kwargs.setdefault("full_graph", True)
+        return original(*args, **kwargs)
+
+    paddle.jit.to_static = to_static
+    try:
+        yield
+    finally:
+        paddle.jit.to_static = original
+
+
+def _pir_feeds_reaching(program, targets):
+    """Names of the ``pd_op.data`` ops of a (flat) PIR program that ``targets`` depend on."""
+    needed = set(targets)
+    feeds = set()
+    for op in reversed(program.global_block().ops):
+        if not any(result in needed for result in op.results()):
+            continue
+        if op.name() == "pd_op.data":
+            feeds.add(op.attrs()["name"])
+        needed.update(op.operands_source())
+    return feeds
+
+
+def _pir_prune_input_spec(original):
+    @functools.wraps(original)
+    def prune(input_spec, program, targets):
+        if not paddle.framework.use_pir_api():
+            return original(input_spec, program, targets)
+        # A PIR program names its feeds by ``pd_op.data`` ops; keep the specs whose data op
+        # the targets depend on (paddle.jit.save refuses a feed that reaches no output).
+        fed = _pir_feeds_reaching(program, targets)
+        return [{name: spec for name, spec in input_spec[0].items() if name in fed}]
+    prune._ppcls_ext_patched = True
+    return prune
+
+
+@_once("export_to_static")
+def patch_export_to_static():
+    """ppdet/engine/trainer.py, Trainer._get_infer_cfg_and_input_spec: (1) calls
+    ``paddle.jit.to_static(model, input_spec)`` then reads ``forward.main_program``, which
+    Paddle 3 only allows for ``full_graph=True`` (its default became SOT); (2) prunes the input
+    spec with the legacy ``Program._prune``/``block.var`` API that PIR programs lack.
+    Upstream (develop) passes ``full_graph=True`` and reads ``pd_op.data`` ops under PIR."""
+    import ppdet.engine.trainer as trainer
+    trainer._prune_input_spec = _pir_prune_input_spec(trainer._prune_input_spec)
+    original = trainer.Trainer._get_infer_cfg_and_input_spec
+
+    @functools.wraps(original)
+    def get_infer_cfg_and_input_spec(self, *args, **kwargs):
+        with _full_graph_to_static():
+            return original(self, *args, **kwargs)
+
+    trainer.Trainer._get_infer_cfg_and_input_spec = get_infer_cfg_and_input_spec
+
+
+def _pir_multiclass_nms(original):
+    @functools.wraps(original)
+    def multiclass_nms(bboxes, scores, score_threshold, nms_top_k, keep_top_k,
+                       nms_threshold=0.3, normalized=True, nms_eta=1.0, background_label=-1,
+                       return_index=False, return_rois_num=True, rois_num=None, name=None):
+        if not paddle.framework.in_pir_mode():
+            return original(bboxes, scores, score_threshold, nms_top_k, keep_top_k,
+                            nms_threshold=nms_threshold, normalized=normalized,
+                            nms_eta=nms_eta, background_label=background_label,
+                            return_index=return_index, return_rois_num=return_rois_num,
+                            rois_num=rois_num, name=name)
+        out, index, nms_rois_num = paddle._C_ops.multiclass_nms3(
+            bboxes, scores, rois_num, score_threshold, nms_top_k, keep_top_k, nms_threshold,
+            normalized, nms_eta, background_label)
+        return (out, nms_rois_num if return_rois_num else None,
+                index if return_index else None)
+    multiclass_nms._ppcls_ext_patched = True
+    return multiclass_nms
+
+
+@_once("multiclass_nms_pir")
+def patch_multiclass_nms_pir():
+    """ppdet/modeling/ops.py, multiclass_nms: outside eager mode it appends a legacy
+    ``multiclass_nms3`` op through ``LayerHelper``, which a PIR program (Paddle 3's export)
+    rejects. Under PIR this calls the PIR op ``paddle._C_ops.multiclass_nms3`` (what upstream
+    develop does); eager mode keeps PaddleDetection's code."""
+    import ppdet.modeling.ops as ops
+    ops.multiclass_nms = _pir_multiclass_nms(ops.multiclass_nms)
+
+
 PATCHES = {
     "task_aligned_assigner": patch_task_aligned_assigner,
     "atss_assigner": patch_atss_assigner,
+    "visualizer_textsize": patch_visualizer_textsize,
+    "export_to_static": patch_export_to_static,
+    "multiclass_nms_pir": patch_multiclass_nms_pir,
 }
 
 
