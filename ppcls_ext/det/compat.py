@@ -120,16 +120,25 @@ def _full_graph_to_static():
         paddle.jit.to_static = original
 
 
+def _value_key(value):
+    op = value.get_defining_op()
+    return None if op is None else (op.id(), value.index())
+
+
 def _pir_feeds_reaching(program, targets):
-    """Names of the ``pd_op.data`` ops of a (flat) PIR program that ``targets`` depend on."""
-    needed = set(targets)
+    """Names of the ``pd_op.data`` ops of a (flat) PIR program that ``targets`` depend on.
+
+    Values are keyed by (defining op id, result index): PIR overloads ``==`` (it builds an
+    op) and its Python wrappers are created afresh on each access (no stable hash).
+    """
+    needed = {_value_key(t) for t in targets}
     feeds = set()
     for op in reversed(program.global_block().ops):
-        if not any(result in needed for result in op.results()):
+        if not any((op.id(), i) in needed for i in range(op.num_results())):
             continue
         if op.name() == "pd_op.data":
             feeds.add(op.attrs()["name"])
-        needed.update(op.operands_source())
+        needed.update(_value_key(v) for v in op.operands_source())
     return feeds
 
 
@@ -195,12 +204,54 @@ def patch_multiclass_nms_pir():
     ops.multiclass_nms = _pir_multiclass_nms(ops.multiclass_nms)
 
 
+class _SizedUpsample:
+    """``paddle.nn.functional`` for ppdet's custom_pan module whose ``interpolate`` turns a
+    nearest ``scale_factor`` into the equivalent output ``size`` (same numbers)."""
+
+    def __init__(self, functional):
+        self._functional = functional
+
+    def __getattr__(self, name):
+        return getattr(self._functional, name)
+
+    @paddle.jit.not_to_static  # plain Python even inside a to_static'd forward
+    def interpolate(self, x, size=None, scale_factor=None, mode="nearest", **kwargs):
+        channels_last = kwargs.get("data_format", "NCHW") == "NHWC"
+        if size is None and scale_factor is not None and mode == "nearest" \
+                and float(scale_factor) == int(scale_factor):
+            factor = int(scale_factor)
+            axes = (1, 2) if channels_last else (2, 3)
+            hw = [x.shape[a] for a in axes]
+            if all(isinstance(d, int) and d > 0 for d in hw):
+                size = [d * factor for d in hw]
+            else:  # dynamic spatial size in an exported program
+                size = paddle.shape(x)[axes[0]:axes[1] + 1] * factor
+            scale_factor = None
+        return self._functional.interpolate(x, size=size, scale_factor=scale_factor,
+                                            mode=mode, **kwargs)
+
+
+@_once("pan_upsample_size")
+def patch_pan_upsample_size():
+    """ppdet/modeling/necks/custom_pan.py, CustomCSPPAN.forward:
+    ``F.interpolate(route, scale_factor=2.)``. A PIR program stores that scale as an array of
+    doubles, which paddle2onnx 2.1.0 cannot convert ("the 0th elementwise MUST be
+    ir::FloatAttribute") and Paddle Inference's oneDNN kernels reject
+    ("ConvertPirAttribute2RuntimeAttribute not support ArrayAttribute<DoubleAttribute>").
+    Nearest upsampling by an integer factor equals a nearest resize to that multiple of the
+    size, which exports as an integer ``size``. Only custom_pan's ``F`` is swapped."""
+    import ppdet.modeling.necks.custom_pan as custom_pan
+    if not isinstance(custom_pan.F, _SizedUpsample):
+        custom_pan.F = _SizedUpsample(custom_pan.F)
+
+
 PATCHES = {
     "task_aligned_assigner": patch_task_aligned_assigner,
     "atss_assigner": patch_atss_assigner,
     "visualizer_textsize": patch_visualizer_textsize,
     "export_to_static": patch_export_to_static,
     "multiclass_nms_pir": patch_multiclass_nms_pir,
+    "pan_upsample_size": patch_pan_upsample_size,
 }
 
 

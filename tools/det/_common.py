@@ -79,6 +79,14 @@ def check_weights(path, key):
     return path
 
 
+def default_output_eval(cfg):
+    """bbox.json of evaluations next to the checkpoints rather than in the working directory."""
+    if not cfg.get("output_eval"):
+        name = os.path.splitext(os.path.basename(cfg.filename))[0]
+        cfg.output_eval = os.path.join(cfg.get("save_dir", "output"), name)
+        os.makedirs(cfg.output_eval, exist_ok=True)
+
+
 def main_guard(fn):
     """Run ``fn``; user mistakes print one ``error:`` line and exit with status 2."""
     try:

@@ -3,9 +3,10 @@
     python tools/det/eval.py -c CFG -o weights=output/<name>/best_model [--classwise]
 
 Prints COCO mAP (PaddleDetection's COCOMetric, pycocotools); bbox.json lands in
-``--output_eval`` (default: the working directory, as PaddleDetection).
+``--output_eval`` (default here: ``save_dir/<config name>/``; PaddleDetection's is the working
+directory).
 """
-from _common import check_weights, load, main_guard, parser, select_device
+from _common import check_weights, default_output_eval, load, main_guard, parser, select_device
 
 
 def parse_args():
@@ -24,7 +25,11 @@ def run():
     cfg = load(flags)
     select_device(cfg)
     check_weights(cfg.weights, "weights")
+    default_output_eval(cfg)
+    from ppcls_ext.det.data_check import check_config_datasets
     from ppdet.engine import Trainer, init_parallel_env
+
+    check_config_datasets(cfg, ("EvalDataset",))
 
     init_parallel_env()
     trainer = Trainer(cfg, mode="eval")

@@ -8,7 +8,9 @@
 Checkpoints (``<epoch>.pdparams/.pdopt``, ``best_model``, ``model_final``) land in
 ``save_dir/<config name>/``; ``--use_vdl true`` writes VisualDL scalars to ``--vdl_log_dir``.
 """
-from _common import UserError, check_weights, load, main_guard, parser, select_device
+import paddle
+from _common import (UserError, check_weights, default_output_eval, load, main_guard, parser,
+                     select_device)
 
 
 def parse_args():
@@ -30,6 +32,7 @@ def run():
     flags = parse_args()
     cfg = load(flags)
     cfg.setdefault("fleet", False)
+    default_output_eval(cfg)
     select_device(cfg)
     from ppdet.engine import Trainer, init_parallel_env, set_random_seed
 
@@ -47,12 +50,19 @@ def run():
             print(f"warning: pretrain_weights {pretrain} does not exist (yet); "
                   "training starts without it", flush=True)
             pretrain = None
+    from ppcls_ext.det.data_check import check_config_datasets
+    check_config_datasets(cfg, ("TrainDataset", "EvalDataset") if flags.eval
+                          else ("TrainDataset",))
     trainer = Trainer(cfg, mode="train")
+    if flags.eval and paddle.distributed.get_rank() == 0:
+        from ppcls_ext.det.history import attach
+        attach(trainer, cfg.save_dir)  # <save_dir>/<config name>/history.json per evaluation
     if flags.resume:
         trainer.resume_weights(flags.resume)
     elif pretrain:
         trainer.load_weights(pretrain)
     trainer.train(flags.eval)
+    return trainer
 
 
 if __name__ == "__main__":
