@@ -2,6 +2,7 @@
 import json
 import types
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -22,7 +23,7 @@ def _fake_trainer(stats):
 
 
 def test_history_records_each_evaluation_and_plots(tmp_path):
-    trainer = _fake_trainer([0.5, 0.8] + [0.0] * 10)
+    trainer = _fake_trainer(np.array([0.5, 0.8] + [0.0] * 10))  # COCOeval.stats: an array
     history = EvalHistory(trainer, str(tmp_path / "run" / "history.json"))
     history.on_train_begin({})
     for epoch in range(2):
@@ -30,7 +31,7 @@ def test_history_records_each_evaluation_and_plots(tmp_path):
         for _ in range(3):
             history.on_step_end({"mode": "train"})
         history.on_epoch_end({"mode": "train", "epoch_id": epoch})
-        trainer._metrics[0].stats = [0.5 + epoch / 10, 0.8 + epoch / 10] + [0.0] * 10
+        trainer._metrics[0].stats = np.array([0.5 + epoch / 10, 0.8 + epoch / 10] + [0.0] * 10)
         history.on_epoch_end({"mode": "eval", "epoch_id": epoch})
     with open(tmp_path / "run" / "history.json") as f:
         saved = json.load(f)
@@ -38,6 +39,15 @@ def test_history_records_each_evaluation_and_plots(tmp_path):
     assert all(r["train_images_per_s"] > 0 and r["wall_s"] >= 0 for r in saved)
     png = plot_history(str(tmp_path / "run" / "history.json"), str(tmp_path / "map.png"), "t")
     assert Image.open(png).size == (500, 320)
+
+
+def test_an_evaluation_without_detections_records_zero(tmp_path):
+    trainer = _fake_trainer(None)
+    trainer._metrics[0].get_results = lambda: {}  # COCOMetric when no box was detected
+    history = EvalHistory(trainer, str(tmp_path / "history.json"))
+    history.on_epoch_end({"mode": "train", "epoch_id": 0})
+    history.on_epoch_end({"mode": "eval", "epoch_id": 0})
+    assert (history.records[0]["mAP"], history.records[0]["mAP50"]) == (0.0, 0.0)
 
 
 def test_plot_of_an_empty_history_is_a_clear_error(tmp_path):

@@ -179,11 +179,12 @@ class DetPredictor:
                  enable_mkldnn=False):
         if backend not in BACKENDS:
             raise ValueError(f"--backend {backend!r}; valid: {', '.join(BACKENDS)}")
-        self.cfg = load_infer_cfg(model_dir) if os.path.isdir(model_dir or "") else None
+        if not (backend == "onnxruntime" and
+                os.path.isfile(os.path.join(model_dir or "", "model.onnx"))):
+            paddle_model_files(model_dir)  # the folder and the model files, named, first
+        self.cfg = load_infer_cfg(model_dir)
         args = argparse.Namespace(cpu_threads=cpu_threads, enable_mkldnn=enable_mkldnn)
         self.backend = BACKENDS[backend](model_dir, args)
-        if self.cfg is None:  # unreachable: the backend already named the missing folder
-            raise FileNotFoundError(f"--model_dir {model_dir!r} is not a directory")
         self.ops = build_preprocess(self.cfg["Preprocess"])
         self.labels = [str(x) for x in self.cfg["label_list"]]
         self.threshold = threshold

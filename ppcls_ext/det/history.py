@@ -39,9 +39,11 @@ class EvalHistory(Callback):
         if mode == "train":
             self._ips = self._images / max(time.time() - self._tic, 1e-9)
         elif mode == "eval" and self.model._metrics:
+            # ppdet's COCOMetric leaves no "bbox" result when nothing was detected (an
+            # untrained model): that evaluation's mAP is 0
             stats = self.model._metrics[0].get_results().get("bbox")
-            if not stats:
-                return
+            if stats is None or len(stats) < 2:
+                stats = [0.0, 0.0]
             self.records.append({"epoch": int(status["epoch_id"]) + 1,
                                  "mAP": round(float(stats[0]), 4),
                                  "mAP50": round(float(stats[1]), 4),
