@@ -7,13 +7,21 @@ classification checkpoint of this project (``pretrain``).
 """
 import contextlib
 import io
+import logging
+import sys
 
 try:
     # ppdet prints "Warning: Unable to use JDE/FairMOT/ByteTrack ... install lap/motmetrics/
     # numba" on import: those serve its tracking models, which this project does not install.
-    with contextlib.redirect_stdout(io.StringIO()):
+    _silenced = io.StringIO()
+    with contextlib.redirect_stdout(_silenced):
         import ppdet  # noqa: F401
         import ppdet.engine  # noqa: F401
+    # ppdet's loggers bound sys.stdout when created: give them the real one back
+    for _logger in logging.Logger.manager.loggerDict.values():
+        for _handler in getattr(_logger, "handlers", []):
+            if getattr(_handler, "stream", None) is _silenced:
+                _handler.setStream(sys.stdout)
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "ppcls_ext.det needs PaddleDetection: pip install --no-deps -r requirements-det.txt "
