@@ -198,3 +198,31 @@ def test_missing_image(tmp_path):
     with pytest.raises(DatasetError, match=r"1 of 2 images listed in .*ann\.json are missing "
                                            r"under .*img', first: 'b\.png'"):
         check_coco_dataset(root, image_dir, anno, num_classes=2)
+
+
+def test_config_datasets_are_checked_before_they_are_built(tmp_path, scenes):
+    """check_config_datasets reads a PaddleDetection config's TrainDataset/EvalDataset dicts
+    (``name: COCODataSet``, not yet built) as tools/det/train.py and eval.py call it."""
+    import ppcls_ext.det  # noqa: F401
+    from ppdet.core.workspace import load_config
+
+    out, counts = scenes
+    config = os.path.join(os.path.dirname(__file__), "..", "configs", "detection",
+                          "quick_start", "ppyoloe_s_econvnext_mini_digits.yml")
+    cfg = load_config(config)
+    for mode in ("TrainDataset", "EvalDataset"):
+        cfg[mode]["dataset_dir"] = out
+    lines = []
+    from ppcls_ext.det.data_check import check_config_datasets
+    summaries = check_config_datasets(cfg, log=lines.append)
+    assert summaries["TrainDataset"]["boxes"] == counts["train_boxes"]
+    assert summaries["EvalDataset"]["images"] == counts["val"]
+    assert lines[0] == (f"TrainDataset: 12 images, {counts['train_boxes']} boxes, "
+                        "10 categories checked")
+    cfg["num_classes"] = 5
+    with pytest.raises(DatasetError, match="has 10 categories but num_classes is 5"):
+        check_config_datasets(cfg, log=lines.append)
+    cfg["num_classes"] = 10
+    cfg["EvalDataset"]["anno_path"] = "annotations/nope.json"
+    with pytest.raises(DatasetError, match="EvalDataset annotation file .*nope.json"):
+        check_config_datasets(cfg, log=lines.append)

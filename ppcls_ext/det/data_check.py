@@ -122,23 +122,45 @@ def _short(ids, n=12):
     return str(ids) if len(ids) <= n else f"[{', '.join(map(str, ids[:n]))}, ...]"
 
 
+def _coco_fields(dataset):
+    """(dataset_dir, image_dir, anno_path, allow_empty) of a COCO data set entry of a ppdet
+    config: a built ``COCODataSet`` or, before ``create``, its dict with ``name``; else None."""
+    import inspect
+
+    from ppdet.data import source
+    from ppdet.data.source.coco import COCODataSet
+
+    if isinstance(dataset, COCODataSet):
+        fields = vars(dataset)
+    elif isinstance(dataset, dict):
+        cls = getattr(source, str(dataset.get("name")), None)
+        if not (inspect.isclass(cls) and issubclass(cls, COCODataSet)):
+            return None
+        defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+        fields = dict(defaults, **dataset)
+    else:
+        return None
+    if not str(fields.get("anno_path") or "").endswith(".json"):
+        return None
+    return (fields.get("dataset_dir"), fields.get("image_dir"), fields.get("anno_path"),
+            bool(fields.get("allow_empty", False)))
+
+
 def check_config_datasets(cfg, modes=("TrainDataset", "EvalDataset"), log=print):
     """Check the COCO data sets named in a PaddleDetection config before they are built.
 
     Data sets of other formats (VOC, image-only TestDataset) are left to PaddleDetection.
     Prints one summary line per data set, with the count of images skipped for having no box.
     """
-    from ppdet.data.source.coco import COCODataSet
-
     num_classes = cfg.get("num_classes")
     summaries = {}
     for mode in modes:
-        dataset = cfg.get(mode)
-        if not isinstance(dataset, COCODataSet) or not str(dataset.anno_path).endswith(".json"):
+        fields = _coco_fields(cfg.get(mode))
+        if fields is None:
             continue
-        summary = check_coco_dataset(dataset.dataset_dir, dataset.image_dir, dataset.anno_path,
-                                     num_classes, role=mode,
-                                     allow_empty=getattr(dataset, "allow_empty", False))
+        dataset_dir, image_dir, anno_path, allow_empty = fields
+        summary = check_coco_dataset(dataset_dir, image_dir, anno_path, num_classes, role=mode,
+                                     allow_empty=allow_empty)
         summaries[mode] = summary
         skipped = (f", {summary['empty_skipped']} images without boxes skipped"
                    if summary["empty_skipped"] else "")
