@@ -63,20 +63,18 @@ def test_assigner_int32_labels(run, cls_path):
     assert (labels64.numpy() != 3).any()  # some anchors were assigned a box
 
 
-def test_visualizer_draws_boxes_on_pillow_10(tmp_path):
+def test_visualizer_draws_boxes_on_pillow_10(monkeypatch):
     from PIL import Image, ImageDraw
     from ppdet.utils import visualizer
 
+    assert isinstance(visualizer.ImageDraw, compat._TextsizeDraw)
     image = Image.new("RGB", (64, 64))
     boxes = [dict(image_id=0, category_id=1, bbox=[5, 5, 30, 30], score=0.9)]
-    if not hasattr(ImageDraw.ImageDraw, "textsize"):  # Pillow >= 10: the original breaks
-        with pytest.raises(AttributeError, match="textsize"):
-            visualizer.draw_bbox.__globals__["ImageDraw"]._image_draw  # proxy in place
-            original = dict(visualizer.draw_bbox.__globals__)
-            original["ImageDraw"] = ImageDraw
-            import types
-            types.FunctionType(visualizer.draw_bbox.__code__, original)(
-                image.copy(), 0, {1: "one"}, boxes, 0.5)
+    if not hasattr(ImageDraw.ImageDraw, "textsize"):  # Pillow >= 10
+        with monkeypatch.context() as m:  # PaddleDetection's draw_bbox on Pillow's ImageDraw
+            m.setattr(visualizer, "ImageDraw", ImageDraw)
+            with pytest.raises(AttributeError, match="textsize"):
+                visualizer.draw_bbox(image.copy(), 0, {1: "one"}, boxes, 0.5)
     drawn = visualizer.draw_bbox(image.copy(), 0, {1: "one"}, boxes, 0.5)
     assert np.asarray(drawn).any()  # box and label were drawn
 

@@ -15,6 +15,7 @@ from ppdet.core.workspace import register, serializable
 from ppdet.modeling.shape_spec import ShapeSpec
 from ppdet.utils.logger import setup_logger
 
+from ..arch.econvnext import ARCH_SETTINGS
 from ..arch.econvnext import EConvNeXt as _EConvNeXtNet
 from ..arch.weights import match_state_dict, read_state_dict
 
@@ -109,7 +110,6 @@ class EConvNeXt(_EConvNeXtNet):
         return report
 
     def _arch_name(self):
-        from ..arch.econvnext import ARCH_SETTINGS
         for name, settings in ARCH_SETTINGS.items():
             if settings == self.arch_settings:
                 return name

@@ -8,6 +8,7 @@ loader (classifier dropped, one report line); every other file goes to PaddleDet
 function unchanged.
 """
 import functools
+import os
 
 from ..arch.weights import read_state_dict
 from .backbone import EConvNeXt, is_classification_state
@@ -27,7 +28,6 @@ def _wrap(original):
         backbone = getattr(model, "backbone", None)
         if isinstance(backbone, EConvNeXt) and isinstance(pretrain_weight, str) \
                 and not pretrain_weight.startswith(("http://", "https://")):
-            import os
             path = _checkpoint_path(pretrain_weight)
             if os.path.isfile(path) and is_classification_state(read_state_dict(path)):
                 backbone.load_classification_checkpoint(path)
