@@ -143,3 +143,11 @@ def test_export_prunes_unused_feeds_under_pir():
     assert list(pruned[0]) == ["image"]
     assert paddle.jit.to_static is not None and not hasattr(paddle.jit.to_static,
                                                             "__wrapped__")
+
+
+def test_ppdet_import_leaves_pil_truncated_images_off():
+    # ppdet/engine/trainer.py sets ImageFile.LOAD_TRUNCATED_IMAGES = True on import (this
+    # module imported ppdet before ppcls_ext.det); the classification loader relies on PIL
+    # raising on truncated JPEGs (tests/test_data_bad_input.py)
+    from PIL import ImageFile
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False

@@ -13,10 +13,18 @@ import sys
 try:
     # ppdet prints "Warning: Unable to use JDE/FairMOT/ByteTrack ... install lap/motmetrics/
     # numba" on import: those serve its tracking models, which this project does not install.
+    from PIL import ImageFile
+    # PIL's default (False) when ppdet's trainer already overwrote the flag before us
+    _truncated = ImageFile.LOAD_TRUNCATED_IMAGES if "ppdet.engine.trainer" not in sys.modules \
+        else False
     _silenced = io.StringIO()
     with contextlib.redirect_stdout(_silenced):
         import ppdet  # noqa: F401
         import ppdet.engine  # noqa: F401
+    # ppdet/engine/trainer.py sets PIL's process-wide LOAD_TRUNCATED_IMAGES = True on import,
+    # which would make the classification loader accept truncated JPEGs it is meant to skip.
+    # PaddleDetection decodes its training images with cv2, so the PIL flag goes back.
+    ImageFile.LOAD_TRUNCATED_IMAGES = _truncated
     # ppdet's loggers bound sys.stdout when created: give them the real one back
     for _logger in logging.Logger.manager.loggerDict.values():
         for _handler in getattr(_logger, "handlers", []):
