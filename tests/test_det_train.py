@@ -136,7 +136,8 @@ def test_gpu_on_cpu_paddle_is_one_line(monkeypatch, capsys, tmp_path):
 def test_missing_weights_and_config_are_one_line(monkeypatch, capsys, trained):
     tmp, _, cfg, _ = trained
     for argv in (["-c", str(tmp / "nope.yml")],
-                 ["-c", cfg, "-o", f"weights={tmp}/nothing/here"]):
+                 ["-c", cfg, "-o", f"weights={tmp}/nothing/here"],
+                 ["-c", cfg, "-o", "num_classes=0"]):
         monkeypatch.setattr(sys, "argv", ["eval", *argv])
         module = _tool("eval")
         with pytest.raises(SystemExit) as exc:

@@ -47,6 +47,13 @@ def load(flags):
     merge_config(flags.opt)
     for key, _, _ in DEVICE_KEYS:
         cfg.setdefault(key, False)
+    # PaddleDetection's check_config, as one line instead of a log + exit
+    for key in ("architecture", "num_classes"):
+        if key not in cfg:
+            raise UserError(f"{flags.config}: '{key}' is not set (in the file or a _BASE_ file)")
+    if not isinstance(cfg.num_classes, int) or cfg.num_classes < 1:
+        raise UserError(f"num_classes must be a positive integer, got {cfg.num_classes!r}")
+    cfg.setdefault("log_iter", 20)
     return cfg
 
 
