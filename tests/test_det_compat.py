@@ -112,16 +112,20 @@ class _Upsample(paddle.nn.Layer):
         return custom_pan.F.interpolate(x, scale_factor=2.)
 
 
-def test_pan_upsample_by_size_equals_scale_factor():
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_pan_upsample_equals_nearest_scale_factor(dynamic):
     import ppdet.modeling.necks.custom_pan as custom_pan
     import paddle.nn.functional as F
 
     x = paddle.rand([1, 3, 5, 7])
-    np.testing.assert_array_equal(custom_pan.F.interpolate(x, scale_factor=2.).numpy(),
-                                  F.interpolate(x, scale_factor=2.).numpy())
+    want = F.interpolate(x, scale_factor=2.).numpy()
+    np.testing.assert_array_equal(custom_pan.F.interpolate(x, scale_factor=2.).numpy(), want)
     static = paddle.jit.to_static(_Upsample(), full_graph=True,
-                                  input_spec=[paddle.static.InputSpec([1, 3, None, None])])
-    np.testing.assert_array_equal(static(x).numpy(), F.interpolate(x, scale_factor=2.).numpy())
+                                  input_spec=[paddle.static.InputSpec(
+                                      [None, 3, None, None] if dynamic else [1, 3, 5, 7])])
+    np.testing.assert_array_equal(static(x).numpy(), want)  # static (tile) / dynamic (size)
+    ops = {op.name() for op in static.forward.concrete_program.main_program.global_block().ops}
+    assert ("pd_op.nearest_interp" in ops) == dynamic
     assert custom_pan.F.relu is F.relu  # everything else is paddle's functional
 
 

@@ -204,9 +204,10 @@ def patch_multiclass_nms_pir():
     ops.multiclass_nms = _pir_multiclass_nms(ops.multiclass_nms)
 
 
-class _SizedUpsample:
-    """``paddle.nn.functional`` for ppdet's custom_pan module whose ``interpolate`` turns a
-    nearest ``scale_factor`` into the equivalent output ``size`` (same numbers)."""
+class _ExactUpsample:
+    """``paddle.nn.functional`` for ppdet's custom_pan module whose ``interpolate`` writes
+    nearest upsampling by an integer factor as reshape + tile + reshape (static H, W) or as a
+    resize to an integer ``size`` (dynamic H, W): the same numbers as ``scale_factor``."""
 
     def __init__(self, functional):
         self._functional = functional
@@ -216,33 +217,37 @@ class _SizedUpsample:
 
     @paddle.jit.not_to_static  # plain Python even inside a to_static'd forward
     def interpolate(self, x, size=None, scale_factor=None, mode="nearest", **kwargs):
-        channels_last = kwargs.get("data_format", "NCHW") == "NHWC"
         if size is None and scale_factor is not None and mode == "nearest" \
                 and float(scale_factor) == int(scale_factor):
             factor = int(scale_factor)
+            channels_last = kwargs.get("data_format", "NCHW") == "NHWC"
             axes = (1, 2) if channels_last else (2, 3)
-            hw = [x.shape[a] for a in axes]
-            if all(isinstance(d, int) and d > 0 for d in hw):
-                size = [d * factor for d in hw]
-            else:  # dynamic spatial size in an exported program
-                size = paddle.shape(x)[axes[0]:axes[1] + 1] * factor
+            h, w = (x.shape[a] for a in axes)
+            c = x.shape[3] if channels_last else x.shape[1]
+            static = all(isinstance(d, int) and d > 0 for d in (c, h, w))
+            if static and not channels_last:
+                # each pixel repeated factor x factor times: nearest upsampling, exactly
+                y = paddle.tile(x.reshape([-1, c, h, 1, w, 1]), [1, 1, 1, factor, 1, factor])
+                return y.reshape([-1, c, h * factor, w * factor])
+            size = [h * factor, w * factor] if static \
+                else paddle.shape(x)[axes[0]:axes[1] + 1] * factor
             scale_factor = None
         return self._functional.interpolate(x, size=size, scale_factor=scale_factor,
                                             mode=mode, **kwargs)
 
 
-@_once("pan_upsample_size")
-def patch_pan_upsample_size():
+@_once("pan_upsample")
+def patch_pan_upsample():
     """ppdet/modeling/necks/custom_pan.py, CustomCSPPAN.forward:
     ``F.interpolate(route, scale_factor=2.)``. A PIR program stores that scale as an array of
     doubles, which paddle2onnx 2.1.0 cannot convert ("the 0th elementwise MUST be
-    ir::FloatAttribute") and Paddle Inference's oneDNN kernels reject
-    ("ConvertPirAttribute2RuntimeAttribute not support ArrayAttribute<DoubleAttribute>").
-    Nearest upsampling by an integer factor equals a nearest resize to that multiple of the
-    size, which exports as an integer ``size``. Only custom_pan's ``F`` is swapped."""
+    ir::FloatAttribute"), and Paddle Inference's oneDNN executor rejects the exported
+    nearest_interp op even with an integer size ("ConvertPirAttribute2RuntimeAttribute not
+    support ArrayAttribute<DoubleAttribute>"). Nearest upsampling by an integer factor is
+    each pixel repeated, written with reshape and tile. Only custom_pan's ``F`` is swapped."""
     import ppdet.modeling.necks.custom_pan as custom_pan
-    if not isinstance(custom_pan.F, _SizedUpsample):
-        custom_pan.F = _SizedUpsample(custom_pan.F)
+    if not isinstance(custom_pan.F, _ExactUpsample):
+        custom_pan.F = _ExactUpsample(custom_pan.F)
 
 
 PATCHES = {
@@ -251,7 +256,7 @@ PATCHES = {
     "visualizer_textsize": patch_visualizer_textsize,
     "export_to_static": patch_export_to_static,
     "multiclass_nms_pir": patch_multiclass_nms_pir,
-    "pan_upsample_size": patch_pan_upsample_size,
+    "pan_upsample": patch_pan_upsample,
 }
 
 
