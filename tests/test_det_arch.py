@@ -69,9 +69,10 @@ def test_config_builds_detector_with_econvnext_backbone():
     cfg["EConvNeXt"]["pretrained"] = None
     model = create(cfg.architecture)
     assert isinstance(model.backbone, EConvNeXt)
-    # the neck was built from the backbone's out_shape
-    assert model.neck.in_channels == [192, 384, 768] if hasattr(model.neck, "in_channels") \
-        else True
+    # the neck was built from the backbone's out_shape (its widest input first)
+    assert model.neck.hidden_dim == 768
+    feats = model.neck(model.backbone({"image": paddle.rand([1, 3, 64, 64])}))
+    assert [f.shape[1] for f in feats] == [int(c * 0.5) for c in (768, 384, 192)]
 
 
 def test_freeze_at_and_freeze_norm():
