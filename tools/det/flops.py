@@ -3,7 +3,7 @@
     python tools/det/flops.py [--num_classes 4] [--size 640] [--markdown]
 
 PaddleDetection's model-zoo GFLOPs are 2 x the multiply-accumulates that ``paddle.flops``
-counts for backbone + neck + head at 640x640 with COCO's 80 classes (stock PP-YOLOE+-S:
+counts for backbone + neck + head at 640x640 with COCO's 80 classes (stock PP-YOLOE-S:
 8.85 GMACs here -> 17.7, published 17.36). Box decoding and NMS are not counted. The table
 gives each detector at 80 classes (the zoo convention) and at ``--num_classes`` (default 4:
 the paper's DUO set), next to the figure the paper prints.
