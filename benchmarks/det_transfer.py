@@ -67,7 +67,8 @@ def run_one(name, save_dir, overrides, epochs=None):
     paddle.set_device("cpu")
     cfg = load_config(os.path.join(QUICK, config))
     merge_config(variant)
-    merge_config(dict(overrides, save_dir=save_dir, use_gpu=False))
+    merge_config(dict(overrides, save_dir=save_dir, use_gpu=False,  # bbox.json not in cwd
+                      output_eval=os.path.join(save_dir, os.path.splitext(config)[0])))
     if epochs:  # a shorter schedule: the cosine decay ends with it
         cfg.epoch = epochs
         for scheduler in cfg.LearningRate["schedulers"]:
@@ -107,11 +108,11 @@ def cpu_info():
     return {"model": model, "cores": os.cpu_count(), "flags": flags}
 
 
-def write_table(rows, out, info):
-    lines = [f"Detection transfer on the digit scenes ({rows[0]['epochs']} epochs, "
-             f"`python benchmarks/det_transfer.py`); CPU: {info['model']}, {info['cores']} "
-             f"cores ({' '.join(info['flags'])}); load average at the end of each row shown: "
-             "the machine was shared, compare ratios.", "",
+def write_table(rows, out, info, command):
+    lines = [f"Detection transfer on the digit scenes, {rows[0]['epochs']} epoch(s) (cosine "
+             f"over them), `{command}`; CPU: {info['model']}, {info['cores']} cores "
+             f"({' '.join(info['flags'])}); CPU = the row's process CPU time; load = 1-min "
+             "load average at the row's end (a shared machine: compare ratios).", "",
              "| backbone | mAP@0.5 | mAP@0.5:0.95 | train img/s | wall (min) | CPU (min) | "
              "load |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -121,7 +122,7 @@ def write_table(rows, out, info):
     with open(out + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
     with open(out + ".json", "w") as f:
-        json.dump({"cpu": info, "rows": rows}, f, indent=1)
+        json.dump({"cpu": info, "command": command, "rows": rows}, f, indent=1)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -180,7 +181,9 @@ def main(argv=None):
         print(f"   mAP@0.5 {rows[-1]['mAP50']:.3f}, mAP@0.5:0.95 {rows[-1]['mAP']:.3f}, "
               f"{rows[-1]['wall_s'] / 60:.1f} min", flush=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    print(write_table(rows, args.out, cpu_info()))
+    command = "python benchmarks/det_transfer.py " + " ".join(argv if argv is not None
+                                                              else sys.argv[1:])
+    print(write_table(rows, args.out, cpu_info(), command.strip()))
     return 0
 
 

@@ -76,9 +76,19 @@ def _pad_stride(sample, stride):
     return sample
 
 
+def _ppdet():
+    """PaddleDetection through ``ppcls_ext.det``: its compat patches (Pillow 10's missing
+    ``textsize`` in ``draw_bbox``) and its reset of ppdet's process-wide PIL setting."""
+    import ppcls_ext.det  # noqa: F401
+
+    import ppdet
+    return ppdet
+
+
 def build_preprocess(steps):
     """infer_cfg.yml's Preprocess -> callables on a sample dict, PaddleDetection's own
     operators (ppdet.data.transform.operators) wherever they exist."""
+    _ppdet()
     from ppdet.data.transform import operators
 
     ops = []
@@ -116,8 +126,8 @@ class PaddleBackend:
         if args.enable_mkldnn:
             config.set_mkldnn_cache_capacity(10)
             config.enable_mkldnn()
-        else:  # oneDNN on: Paddle 3.3.1 cannot run PP-YOLOE's nearest_interp (a PIR attribute
-            config.disable_mkldnn()  # conversion error), hence the default off
+        else:
+            config.disable_mkldnn()
         config.set_cpu_math_library_num_threads(args.cpu_threads)
         config.disable_glog_info()
         self.predictor = inference.create_predictor(config)
@@ -176,7 +186,7 @@ BACKENDS = {"paddle": PaddleBackend, "onnxruntime": OnnxRuntimeBackend}
 
 class DetPredictor:
     def __init__(self, model_dir, backend="paddle", threshold=0.5, cpu_threads=2,
-                 enable_mkldnn=False):
+                 enable_mkldnn=True):
         if backend not in BACKENDS:
             raise ValueError(f"--backend {backend!r}; valid: {', '.join(BACKENDS)}")
         if not (backend == "onnxruntime" and
@@ -216,6 +226,8 @@ class DetPredictor:
 
     def draw(self, image, detections, save_path):
         from PIL import Image
+
+        _ppdet()
         from ppdet.utils.visualizer import draw_bbox
 
         names = {i: name for i, name in enumerate(self.labels)}
@@ -280,7 +292,8 @@ def main(argv=None):
     parser.add_argument("--output_dir", default="output/det_predict")
     parser.add_argument("--cpu_threads", type=int, default=2)
     parser.add_argument("--enable_mkldnn", type=lambda s: s.lower() in ("1", "true", "yes"),
-                        default=False, help="oneDNN; off: Paddle 3.3.1 fails on PP-YOLOE with it")
+                        default=True, help="oneDNN on the CPU (needs an export with "
+                        "ppcls_ext.det's pan_upsample patch, as tools/det/export_model.py does)")
     parser.add_argument("--run_benchmark", action="store_true")
     args = parser.parse_args(argv)
     try:

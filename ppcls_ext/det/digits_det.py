@@ -1,4 +1,4 @@
-"""A small detection data set composed offline from scikit-learn's handwritten digits, in COCO format.
+"""A small detection data set composed offline from scikit-learn's digits, in COCO format.
 
 Each scene is a black square canvas with a few digits of different sizes pasted at random,
 non-overlapping places. The source digits are the 8x8 images of ``ppcls_ext/engine/data/digits.py``,
