@@ -1,0 +1,330 @@
+"""Detect objects with an exported PaddleDetection model: Paddle Inference or ONNX Runtime.
+
+    python deploy/python/predict_det.py --model_dir inference/ppyoloe_s_econvnext_mini_digits \
+        --image_file dataset/digits_det/images/val/00000.png [--image_dir DIR] \
+        [--backend paddle|onnxruntime] [--threshold 0.5] [--output_dir output/det_predict]
+
+The model folder is what tools/det/export_model.py writes (PaddleDetection's export format):
+``model.json`` (or ``model.pdmodel``) + ``model.pdiparams``, inputs ``image``, ``im_shape``,
+``scale_factor``, outputs the boxes ``[N, 6]`` (class, score, x1, y1, x2, y2, NMS inside the
+model) and the box count per image, and ``infer_cfg.yml`` with the preprocessing and the
+label list. The flags are those of PaddleDetection's deploy/python/infer.py (``--model_dir``,
+``--image_file``/``--image_dir``, ``--threshold``, ``--output_dir``, ``--cpu_threads``,
+``--enable_mkldnn``, ``--run_benchmark``); ``--backend onnxruntime`` runs ``model.onnx``,
+converted from the Paddle model with paddle2onnx on first use when it is missing.
+Writes ``<output_dir>/det_results.json`` (every box above ``--threshold``, in input pixels)
+and each image with its boxes drawn to ``<output_dir>/<image name>``.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+INPUT_NAMES = ("image", "im_shape", "scale_factor")
+
+
+def _require(path, what):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} {path!r} not found; export the model with "
+                                "tools/det/export_model.py -c CONFIG -o weights=CHECKPOINT")
+
+
+def paddle_model_files(model_dir):
+    """(model file, params file) of an export: model.json under PIR, else model.pdmodel."""
+    if not model_dir or not os.path.isdir(model_dir):
+        raise FileNotFoundError(f"--model_dir {model_dir!r} is not a directory; export a model "
+                                "first (tools/det/export_model.py)")
+    model = os.path.join(model_dir, "model.json")
+    if not os.path.isfile(model):
+        model = os.path.join(model_dir, "model.pdmodel")
+    _require(model, "Paddle inference model (model.json or model.pdmodel)")
+    params = os.path.join(model_dir, "model.pdiparams")
+    _require(params, "Paddle inference parameters")
+    return model, params
+
+
+def load_infer_cfg(model_dir):
+    path = os.path.join(model_dir, "infer_cfg.yml")
+    _require(path, "PaddleDetection infer_cfg.yml")
+    with open(path) as f:
+        cfg = yaml.safe_load(f) or {}
+    if not isinstance(cfg.get("Preprocess"), list) or not cfg.get("label_list"):
+        raise ValueError(f"{path} has no Preprocess list or label_list; re-export the model "
+                         "with tools/det/export_model.py")
+    return cfg
+
+
+def _pad_stride(sample, stride):
+    # PaddleDetection deploy/python/preprocess.py's PadStride: zero-pad bottom/right to a
+    # multiple of ``stride`` (not among ppdet's training operators).
+    image = sample["image"]
+    c, h, w = image.shape
+    ph, pw = int(np.ceil(h / stride) * stride), int(np.ceil(w / stride) * stride)
+    padded = np.zeros((c, ph, pw), image.dtype)
+    padded[:, :h, :w] = image
+    sample["image"] = padded
+    return sample
+
+
+def _ppdet():
+    """PaddleDetection through ``ppcls_ext.det``: its compat patches (Pillow 10's missing
+    ``textsize`` in ``draw_bbox``) and its reset of ppdet's process-wide PIL setting."""
+    import ppcls_ext.det  # noqa: F401
+
+    import ppdet
+    return ppdet
+
+
+def build_preprocess(steps):
+    """infer_cfg.yml's Preprocess -> callables on a sample dict, PaddleDetection's own
+    operators (ppdet.data.transform.operators) wherever they exist."""
+    _ppdet()
+    from ppdet.data.transform import operators
+
+    ops = []
+    for step in steps:
+        kwargs = dict(step)
+        name = kwargs.pop("type", None)
+        if name == "PadStride":
+            ops.append(lambda s, stride=int(kwargs.get("stride", 32)): _pad_stride(s, stride))
+        elif name in ("Resize", "NormalizeImage", "Permute", "Pad", "LetterBoxResize"):
+            ops.append(getattr(operators, name)(**kwargs))
+        else:
+            raise ValueError(f"infer_cfg.yml Preprocess step {name!r} is not supported; valid: "
+                             "Resize, NormalizeImage, Permute, Pad, LetterBoxResize, PadStride")
+    return ops
+
+
+def decode_rgb(path):
+    """An image file -> HxWx3 uint8 RGB, or a one-line error naming the file."""
+    import cv2
+
+    with open(path, "rb") as f:
+        data = np.frombuffer(f.read(), np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ValueError(f"cannot decode image {path!r} (empty or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class PaddleBackend:
+    def __init__(self, model_dir, args):
+        from paddle import inference
+
+        config = inference.Config(*paddle_model_files(model_dir))
+        config.disable_gpu()
+        if args.enable_mkldnn:
+            config.set_mkldnn_cache_capacity(10)
+            config.enable_mkldnn()
+        else:
+            config.disable_mkldnn()
+        config.set_cpu_math_library_num_threads(args.cpu_threads)
+        config.disable_glog_info()
+        self.predictor = inference.create_predictor(config)
+        names = self.predictor.get_input_names()
+        missing = set(names) - set(INPUT_NAMES)
+        if missing:
+            raise ValueError(f"{model_dir} takes inputs {names}; this predictor feeds "
+                             f"{list(INPUT_NAMES)} (a PaddleDetection export)")
+        self.inputs = {n: self.predictor.get_input_handle(n) for n in names}
+
+    def __call__(self, feed):
+        for name, handle in self.inputs.items():
+            handle.reshape(feed[name].shape)
+            handle.copy_from_cpu(np.ascontiguousarray(feed[name]))
+        self.predictor.run()
+        names = self.predictor.get_output_names()
+        return [self.predictor.get_output_handle(n).copy_to_cpu() for n in names[:2]]
+
+
+def convert_to_onnx(model_dir, opset_version=16):
+    """paddle2onnx of the Paddle export into ``model_dir/model.onnx`` (written atomically).
+    No post-optimizer: paddle2onnx's default one pip-installs packages (see
+    ppcls_ext.export.to_onnx); ONNX Runtime optimizes the graph when loading it."""
+    import paddle2onnx
+
+    model_file, params_file = paddle_model_files(model_dir)
+    save_file = os.path.join(model_dir, "model.onnx")
+    tmp = save_file + ".tmp"
+    paddle2onnx.export(model_file, params_file, tmp, opset_version=opset_version,
+                       enable_onnx_checker=True, optimize_tool="None")
+    os.replace(tmp, save_file)
+    return save_file
+
+
+class OnnxRuntimeBackend:
+    def __init__(self, model_dir, args):
+        import onnxruntime as ort
+
+        path = os.path.join(model_dir, "model.onnx")
+        if not os.path.isfile(path):
+            path = convert_to_onnx(model_dir)
+            print(f"converted the Paddle model to {path}", file=sys.stderr)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = args.cpu_threads
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(path, sess_options=options,
+                                            providers=["CPUExecutionProvider"])
+        self.names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, feed):
+        return self.session.run(None, {n: feed[n] for n in self.names})[:2]
+
+
+BACKENDS = {"paddle": PaddleBackend, "onnxruntime": OnnxRuntimeBackend}
+
+
+class DetPredictor:
+    def __init__(self, model_dir, backend="paddle", threshold=0.5, cpu_threads=2,
+                 enable_mkldnn=True):
+        if backend not in BACKENDS:
+            raise ValueError(f"--backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        if not (backend == "onnxruntime" and
+                os.path.isfile(os.path.join(model_dir or "", "model.onnx"))):
+            paddle_model_files(model_dir)  # the folder and the model files, named, first
+        self.cfg = load_infer_cfg(model_dir)
+        args = argparse.Namespace(cpu_threads=cpu_threads, enable_mkldnn=enable_mkldnn)
+        self.backend = BACKENDS[backend](model_dir, args)
+        self.ops = build_preprocess(self.cfg["Preprocess"])
+        self.labels = [str(x) for x in self.cfg["label_list"]]
+        self.threshold = threshold
+
+    def preprocess(self, path):
+        image = decode_rgb(path)
+        sample = {"image": image, "im_shape": np.array(image.shape[:2], np.float32),
+                  "scale_factor": np.array([1.0, 1.0], np.float32)}
+        for op in self.ops:
+            sample = op(sample)
+        return image, {"image": sample["image"][None].astype(np.float32),
+                       "im_shape": np.asarray(sample["im_shape"], np.float32)[None],
+                       "scale_factor": np.asarray(sample["scale_factor"], np.float32)[None]}
+
+    def raw(self, path):
+        """(decoded RGB image, boxes [N, 6] of the model: class, score, x1, y1, x2, y2)."""
+        image, feed = self.preprocess(path)
+        boxes, counts = self.backend(feed)
+        return image, np.asarray(boxes)[:int(np.asarray(counts).reshape(-1)[0])]
+
+    def detections(self, boxes):
+        keep = boxes[:, 1] >= self.threshold
+        return [{"class_id": int(c), "label": self._label(int(c)), "score": round(float(s), 5),
+                 "bbox": [round(float(v), 2) for v in (x1, y1, x2, y2)]}
+                for c, s, x1, y1, x2, y2 in boxes[keep]]
+
+    def _label(self, class_id):
+        return self.labels[class_id] if 0 <= class_id < len(self.labels) else str(class_id)
+
+    def draw(self, image, detections, save_path):
+        from PIL import Image
+
+        _ppdet()
+        from ppdet.utils.visualizer import draw_bbox
+
+        names = {i: name for i, name in enumerate(self.labels)}
+        coco = [{"image_id": 0, "category_id": d["class_id"], "score": d["score"],
+                 "bbox": [d["bbox"][0], d["bbox"][1], d["bbox"][2] - d["bbox"][0],
+                          d["bbox"][3] - d["bbox"][1]]} for d in detections]
+        drawn = draw_bbox(Image.fromarray(image), 0, names, coco, self.threshold)
+        tmp = save_path + ".tmp" + os.path.splitext(save_path)[1]
+        drawn.save(tmp)
+        os.replace(tmp, save_path)
+
+    def predict(self, paths, output_dir=None):
+        """Returns (results, unreadable): one dict per readable image, and the skipped ones."""
+        results, bad = [], []
+        for path in paths:
+            try:
+                image, boxes = self.raw(path)
+            except (OSError, ValueError) as exc:
+                bad.append({"file_name": path, "error": str(exc)})
+                continue
+            dets = self.detections(boxes)
+            results.append({"file_name": path, "boxes": dets})
+            if output_dir:
+                self.draw(image, dets, os.path.join(output_dir, os.path.basename(path)))
+        return results, bad
+
+    def benchmark(self, path, warmup=5, repeats=30):
+        _, feed = self.preprocess(path)
+        for _ in range(warmup):
+            self.backend(feed)
+        times = []
+        for _ in range(repeats):
+            tic = time.perf_counter()
+            self.backend(feed)
+            times.append((time.perf_counter() - tic) * 1000)
+        return dict(zip(("p50_ms", "p90_ms"), np.percentile(times, [50, 90])))
+
+
+def list_images(image_file, image_dir):
+    if image_file:
+        if not os.path.isfile(image_file):
+            raise FileNotFoundError(f"--image_file {image_file!r} does not exist")
+        return [image_file]
+    if not image_dir or not os.path.isdir(image_dir):
+        raise FileNotFoundError(f"--image_dir {image_dir!r} is not a directory (give "
+                                "--image_file or --image_dir)")
+    found = sorted(os.path.join(image_dir, f) for f in os.listdir(image_dir)
+                   if f.lower().endswith(IMAGE_EXTENSIONS))
+    if not found:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {image_dir!r}")
+    return found
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_dir", required=True, help="tools/det/export_model.py output")
+    parser.add_argument("--image_file", default=None)
+    parser.add_argument("--image_dir", default=None)
+    parser.add_argument("--backend", default="paddle", choices=sorted(BACKENDS))
+    parser.add_argument("--threshold", type=float, default=0.5, help="lowest score kept")
+    parser.add_argument("--output_dir", default="output/det_predict")
+    parser.add_argument("--cpu_threads", type=int, default=2)
+    parser.add_argument("--enable_mkldnn", type=lambda s: s.lower() in ("1", "true", "yes"),
+                        default=True, help="oneDNN on the CPU (needs an export with "
+                        "ppcls_ext.det's pan_upsample patch, as tools/det/export_model.py does)")
+    parser.add_argument("--run_benchmark", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        paths = list_images(args.image_file, args.image_dir)
+        predictor = DetPredictor(args.model_dir, args.backend, args.threshold,
+                                 args.cpu_threads, args.enable_mkldnn)
+        os.makedirs(args.output_dir, exist_ok=True)
+        results, bad = predictor.predict(paths, args.output_dir)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for item in bad:
+        print(f"skipped unreadable image: {item['error']}", file=sys.stderr)
+    for r in results:
+        found = ", ".join(f"{d['label']} {d['score']:.2f}" for d in r["boxes"]) or "nothing"
+        print(f"{r['file_name']}: {found}")
+    out = os.path.join(args.output_dir, "det_results.json")
+    with open(out + ".tmp", "w") as f:
+        json.dump({"backend": args.backend, "threshold": args.threshold, "results": results,
+                   "unreadable": bad}, f, indent=1)
+    os.replace(out + ".tmp", out)
+    print(f"boxes: {out}; drawn images: {args.output_dir}")
+    if args.run_benchmark and results:
+        r = predictor.benchmark(results[0]["file_name"])
+        print(f"[benchmark] backend={args.backend} batch=1 p50={r['p50_ms']:.2f}ms "
+              f"p90={r['p90_ms']:.2f}ms")
+    if not results:
+        print("error: no image could be read", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

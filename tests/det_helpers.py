@@ -1,0 +1,112 @@
+"""Tiny COCO-format detection data and configs for the detection tests (made in tmp dirs)."""
+import json
+import os
+
+import numpy as np
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "configs", "detection")
+COLOURS = ((230, 40, 40), (40, 200, 40))
+
+
+def make_tiny_coco(root, n_train=8, n_val=4, size=96, seed=0):
+    """Images with one or two filled squares (class = colour), COCO json for train and val."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    os.makedirs(os.path.join(root, "images"), exist_ok=True)
+    for split, n in (("train", n_train), ("val", n_val)):
+        images, annotations = [], []
+        for i in range(n):
+            img = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+            name = f"{split}_{i}.png"
+            for _ in range(int(rng.integers(1, 3))):
+                side = int(rng.integers(size // 4, size // 2))
+                x, y = (int(v) for v in rng.integers(0, size - side, 2))
+                cls = int(rng.integers(0, 2))
+                img[y:y + side, x:x + side] = COLOURS[cls][::-1]  # cv2 writes BGR
+                annotations.append(dict(id=len(annotations) + 1, image_id=i + 1,
+                                        category_id=cls + 1, bbox=[x, y, side, side],
+                                        area=side * side, iscrowd=0))
+            cv2.imwrite(os.path.join(root, "images", name), img)
+            images.append(dict(id=i + 1, file_name=name, width=size, height=size))
+        coco = dict(images=images, annotations=annotations,
+                    categories=[dict(id=1, name="red"), dict(id=2, name="green")])
+        with open(os.path.join(root, f"{split}.json"), "w") as f:
+            json.dump(coco, f)
+    return root
+
+
+def tiny_config(tmp_path, data_root, base="ppyoloe_s_econvnext_mini_36e_coco.yml", size=96,
+                epochs=1, extra=""):
+    """A config file that _BASE_s on a shipped config, shrunk to the tiny data set."""
+    text = f"""_BASE_: ['{os.path.join(CONFIG_DIR, base)}']
+use_gpu: false
+num_classes: 2
+epoch: {epochs}
+log_iter: 1
+snapshot_epoch: 1
+save_dir: {tmp_path}/output
+worker_num: 0
+eval_height: {size}
+eval_width: {size}
+eval_size: [{size}, {size}]
+weights: {tmp_path}/output/tiny/model_final
+EConvNeXt: {{pretrained: ~}}
+LearningRate:
+  base_lr: 0.001
+  schedulers:
+    - name: PiecewiseDecay
+      gamma: 0.1
+      milestones: [100]
+      use_warmup: false
+TrainDataset:
+  name: COCODataSet
+  dataset_dir: {data_root}
+  image_dir: images
+  anno_path: train.json
+  data_fields: ['image', 'gt_bbox', 'gt_class', 'is_crowd']
+EvalDataset:
+  name: COCODataSet
+  dataset_dir: {data_root}
+  image_dir: images
+  anno_path: val.json
+  allow_empty: true
+TestDataset:
+  name: ImageFolder
+  dataset_dir: {data_root}
+  anno_path: val.json
+TrainReader:
+  sample_transforms:
+    - Decode: {{}}
+    - RandomFlip: {{}}
+  batch_transforms:
+    - BatchRandomResize: {{target_size: [{size}], random_size: true, random_interp: false, keep_ratio: false}}
+    - NormalizeImage: {{mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], is_scale: true}}
+    - Permute: {{}}
+    - PadGT: {{}}
+  batch_size: 4
+  shuffle: true
+  drop_last: true
+  use_shared_memory: false
+  collate_batch: true
+EvalReader:
+  sample_transforms:
+    - Decode: {{}}
+    - Resize: {{target_size: [{size}, {size}], keep_ratio: false, interp: 2}}
+    - NormalizeImage: {{mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], is_scale: true}}
+    - Permute: {{}}
+  batch_size: 2
+TestReader:
+  inputs_def:
+    image_shape: [3, {size}, {size}]
+  sample_transforms:
+    - Decode: {{}}
+    - Resize: {{target_size: [{size}, {size}], keep_ratio: false, interp: 2}}
+    - NormalizeImage: {{mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], is_scale: true}}
+    - Permute: {{}}
+  batch_size: 1
+{extra}"""
+    path = os.path.join(str(tmp_path), "tiny.yml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path

@@ -1,0 +1,143 @@
+"""Detection deployment: tools/det/export_model.py's format run by deploy/python/predict_det.py
+on Paddle Inference and ONNX Runtime gives dygraph's boxes and scores; clear errors."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+
+from det_helpers import make_tiny_coco, tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "deploy", "python"))
+
+import predict_det  # noqa: E402
+
+TOP = 20  # boxes compared per image, by score
+
+
+def _spread_outputs(model):
+    """At initialisation PP-YOLOE scores every anchor 0.01 with the same box (zero prediction
+    weights, and features fading to ~1e-9 through std-0.02 convolutions): He-initialised
+    convolutions and small random prediction weights give distinct scores and boxes, so
+    parity is not tested on ties."""
+    paddle.seed(1)
+    he = paddle.nn.initializer.KaimingNormal()
+    for layer in model.sublayers():
+        if isinstance(layer, paddle.nn.Conv2D):
+            he(layer.weight)
+    for conv, std in [(c, 3e-3) for c in model.yolo_head.pred_cls] + \
+            [(c, 1e-3) for c in model.yolo_head.pred_reg]:
+        conv.weight.set_value(paddle.randn(conv.weight.shape) * std)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    import ppcls_ext.det  # noqa: F401
+    from ppdet.core.workspace import load_config, merge_config
+    from ppdet.engine import Trainer
+
+    tmp = tmp_path_factory.mktemp("det_deploy")
+    data = make_tiny_coco(str(tmp / "data"), n_train=2, n_val=3)
+    cfg = load_config(tiny_config(tmp, data))
+    merge_config({"PPYOLOEHead": {"nms": {"score_threshold": 0.0, "keep_top_k": 100}}})
+    trainer = Trainer(cfg, mode="test")
+    trainer.model.eval()
+    _spread_outputs(trainer.model)
+    images = [os.path.join(data, "images", f"val_{i}.png") for i in range(3)]
+    steps = [dict(type=name, **args) for t in cfg.TestReader["sample_transforms"][1:]
+             for name, args in t.items()]
+    ops = predict_det.build_preprocess(steps)
+    reference = {}
+    with paddle.no_grad():
+        for path in images:
+            image = predict_det.decode_rgb(path)
+            sample = {"image": image, "im_shape": np.array(image.shape[:2], np.float32),
+                      "scale_factor": np.ones(2, np.float32)}
+            for op in ops:
+                sample = op(sample)
+            out = trainer.model({k: paddle.to_tensor(np.asarray(v, np.float32)[None])
+                                 for k, v in sample.items()})
+            reference[path] = out["bbox"].numpy()[:int(out["bbox_num"].numpy()[0])]
+    trainer.export(str(tmp / "inference"))
+    return os.path.join(str(tmp / "inference"), "tiny"), images, reference
+
+
+def _top(boxes):
+    return boxes[np.argsort(-boxes[:, 1], kind="stable")][:TOP]
+
+
+@pytest.mark.parametrize("backend,onednn", [("paddle", True), ("paddle", False),
+                                            ("onnxruntime", False)])
+def test_predictor_matches_dygraph(exported, backend, onednn):
+    model_dir, images, reference = exported
+    predictor = predict_det.DetPredictor(model_dir, backend, threshold=0.0,
+                                         enable_mkldnn=onednn)
+    for path in images:
+        _, boxes = predictor.raw(path)
+        want, got = _top(reference[path]), _top(boxes)
+        assert len(want) == TOP and got.shape == want.shape
+        assert len(np.unique(want[:, 1].round(6))) > TOP // 2  # distinct scores, not ties
+        np.testing.assert_array_equal(got[:, 0], want[:, 0])  # classes
+        np.testing.assert_allclose(got[:, 1], want[:, 1], atol=1e-4)  # scores
+        np.testing.assert_allclose(got[:, 2:], want[:, 2:], atol=1e-2)  # boxes, pixels
+
+
+def test_cli_writes_json_and_drawn_image(exported, tmp_path):
+    model_dir, images, reference = exported
+    scores = np.sort(reference[images[0]][:, 1])
+    threshold = float(scores[-5] + scores[-6]) / 2  # 5 boxes kept, none at the boundary
+    out = tmp_path / "pred"
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image")
+    (tmp_path / "imgs").mkdir()
+    for path in images[:2] + [str(bad)]:
+        with open(path, "rb") as f:
+            (tmp_path / "imgs" / os.path.basename(path)).write_bytes(f.read())
+    # a fresh process: drawing labels needs ppcls_ext.det's Pillow 10 patch, which the
+    # predictor must apply itself
+    script = os.path.join(ROOT, "deploy", "python", "predict_det.py")
+    run = subprocess.run([sys.executable, script, "--model_dir", model_dir, "--image_dir",
+                          str(tmp_path / "imgs"), "--threshold", str(threshold),
+                          "--output_dir", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "skipped unreadable image: cannot decode image" in run.stderr
+    with open(out / "det_results.json") as f:
+        saved = json.load(f)
+    assert [os.path.basename(r["file_name"]) for r in saved["results"]] == ["val_0.png",
+                                                                             "val_1.png"]
+    assert "cannot decode image" in saved["unreadable"][0]["error"]
+    for r in saved["results"]:
+        want = reference[os.path.join(os.path.dirname(images[0]),
+                                      os.path.basename(r["file_name"]))]
+        assert len(r["boxes"]) == int((want[:, 1] >= threshold).sum())
+        for box in r["boxes"]:
+            assert box["label"] in ("red", "green") and box["score"] >= threshold - 1e-5
+            x1, y1, x2, y2 = box["bbox"]
+            assert x1 <= x2 and y1 <= y2
+    from PIL import Image
+    assert Image.open(out / "val_0.png").size == (96, 96)
+
+
+def test_clear_errors(exported, tmp_path, capsys):
+    model_dir, images, _ = exported
+    script = os.path.join(ROOT, "deploy", "python", "predict_det.py")
+    r = subprocess.run([sys.executable, script, "--model_dir", str(tmp_path / "nowhere"),
+                        "--image_file", images[0]], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith(
+        "error: --model_dir") and "export_model.py" in r.stderr
+    assert predict_det.main(["--model_dir", model_dir, "--image_file",
+                             str(tmp_path / "missing.png")]) == 2
+    assert "--image_file" in capsys.readouterr().err
+    empty = tmp_path / "empty_model"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"model\.json or model\.pdmodel"):
+        predict_det.DetPredictor(str(empty))
+    for name in ("model.json", "model.pdiparams"):
+        with open(os.path.join(model_dir, name), "rb") as src:
+            (empty / name).write_bytes(src.read())
+    with pytest.raises(FileNotFoundError, match=r"infer_cfg\.yml.*not found; export"):
+        predict_det.DetPredictor(str(empty))
