@@ -41,6 +41,17 @@ def _seed_everything():
     yield
 
 
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """24 training and 9 validation images of 3 classes (engine tests; a module may override)."""
+    from engine_helpers import make_split
+
+    root = str(tmp_path_factory.mktemp("data"))
+    make_split(root, 24, name="train_list.txt")
+    make_split(root, 9, name="val_list.txt")
+    return root
+
+
 @pytest.fixture(scope="session")
 def repo_root():
     return ROOT

@@ -20,14 +20,6 @@ from ppcls_ext.engine import engine as engine_module
 from ppcls_ext.engine import loops
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data"))
-    make_split(root, 24, name="train_list.txt")
-    make_split(root, 9, name="val_list.txt")
-    return root
-
-
 def _engine(data, out, epochs=3, batch_size=4, extra=(), mode="train"):
     overrides = tiny_overrides(data, out, epochs=epochs, batch_size=batch_size,
                                extra=["Global.eval_during_train=False", *extra])

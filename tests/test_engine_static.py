@@ -9,16 +9,8 @@ import paddle
 import pytest
 from paddle.jit.dy2static.program_translator import StaticFunction
 
-from engine_helpers import QUICK_START, load, make_split, tiny_overrides
+from engine_helpers import QUICK_START, load, tiny_overrides
 from ppcls_ext.engine import Engine, loops
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data"))
-    make_split(root, 24, name="train_list.txt")
-    make_split(root, 9, name="val_list.txt")
-    return root
 
 
 def _engine(data, out, *extra, mode="train"):

@@ -24,14 +24,6 @@ EVAL_LINE = re.compile(r"\[Eval\]\[Epoch (\d+)\]\[Avg\]CELoss: [0-9.]+, loss: [0
                        r"top1: ([0-9.]+), top5: [0-9.]+")
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data"))
-    make_split(root, 24, name="train_list.txt")
-    make_split(root, 9, name="val_list.txt")
-    return root
-
-
 def run_tool(tool, overrides, config=QUICK_START, env=None, **kwargs):
     cmd = [sys.executable, os.path.join(ROOT, "tools", f"{tool}.py"), "-c", config]
     for o in overrides:

@@ -21,7 +21,7 @@ import paddle
 import psutil
 import pytest
 
-from engine_helpers import QUICK_START, ROOT, load, make_split, tiny_overrides
+from engine_helpers import QUICK_START, ROOT, load, tiny_overrides
 from fault_driver import checksum
 from ppcls_ext.arch.weights import read_state_dict
 from ppcls_ext.engine import Engine, checkpoint, loops
@@ -29,14 +29,6 @@ from ppcls_ext.engine.lr import build_lr
 
 EPOCHS, STEPS = 2, 6  # 24 images, batch 4
 DRIVER = os.path.join(ROOT, "tests", "fault_driver.py")
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data"))
-    make_split(root, 24, name="train_list.txt")
-    make_split(root, 9, name="val_list.txt")
-    return root
 
 
 def _overrides(data, out, *extra):
