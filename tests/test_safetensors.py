@@ -241,3 +241,24 @@ def test_pretrained_url_to_safetensors(tmp_path, monkeypatch):
     dst = EConvNeXt_mini(class_num=3, pretrained="https://example.org/mini.safetensors")
     x = paddle.randn([1, 3, 32, 32])
     np.testing.assert_array_equal(_outputs(dst, x), _outputs(src, x))
+
+
+def test_engine_resume_reads_a_safetensors_ema_and_checks_it_fits(tmp_path):
+    """The engine builds its EMA after the weights are loaded (checkpoint.load_ema): that path
+    must read ``.ema.safetensors`` like ``.pdema``, and refuse an EMA of another model."""
+    from ppcls_ext.engine.checkpoint import load_ema
+
+    model = EConvNeXt_mini(class_num=4)
+    ema = _ema(model)
+    for p in ema.module.parameters():  # an EMA that differs from the model
+        p.set_value(p * 0.5)
+    base = save_checkpoint(str(tmp_path), "latest", model, None, ema, {"epoch": 1},
+                           weights_format="safetensors")
+    fresh = EConvNeXt_mini(class_num=4)
+    fresh_ema = _ema(fresh)
+    load_ema(base, fresh_ema, fresh)
+    np.testing.assert_allclose(fresh_ema.module.head.weight.numpy(),
+                               ema.module.head.weight.numpy(), atol=1e-6)
+    write_state_dict(EConvNeXt_mini(class_num=7).state_dict(), base + ".ema.safetensors")
+    with pytest.raises(ValueError, match=r"latest.ema.safetensors' does not fit the model"):
+        load_ema(base, _ema(fresh), fresh)

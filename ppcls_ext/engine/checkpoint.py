@@ -215,21 +215,18 @@ def load_checkpoint(path, model, optimizer=None, ema=None):
     if optimizer is not None:
         optimizer.set_state_dict(read_state_dict(base + ".pdopt"))
     if ema is not None:
-        ema_weights = _weights_file(base, 1)
-        if ema_weights is not None:
-            ema.module.set_state_dict(_fitting_state(read_state_dict(ema_weights), ema.module,
-                                                     ema_weights))
-        else:  # EMA switched on for a resumed run: start it from the weights
-            ema.set(model)
+        load_ema(base, ema, model)
     return read_state_dict(base + ".pdstates")
 
 
 def load_ema(path, ema, model):
-    """The ``.pdema`` of checkpoint ``path`` into ``ema``, or ``model``'s weights when the
-    checkpoint has none (EMA switched on for a resumed run). Called once the model holds
-    the checkpoint's weights and before AMP decorates it."""
-    base = _strip(path)
-    if os.path.isfile(base + ".pdema"):
-        ema.module.set_state_dict(read_state_dict(base + ".pdema"))
+    """The EMA weights of checkpoint ``path`` (``.pdema`` or ``.ema.safetensors``, checked to
+    fit) into ``ema``, or ``model``'s weights when the checkpoint has none (EMA switched on
+    for a resumed run). The engine calls it once the model holds the checkpoint's weights and
+    before AMP decorates it."""
+    ema_weights = _weights_file(_strip(path), 1)
+    if ema_weights is not None:
+        ema.module.set_state_dict(_fitting_state(read_state_dict(ema_weights), ema.module,
+                                                 ema_weights))
     else:
         ema.set(model)
