@@ -150,3 +150,23 @@ def test_missing_weights_and_config_are_one_line(monkeypatch, capsys, trained):
             module.main_guard(module.run)
         err = capsys.readouterr().err.strip().splitlines()
         assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("error: ")
+
+
+
+@pytest.mark.parametrize("tool,argv", [("eval", ["-o", "weights={trap}"]),
+                                       ("train", ["-r", "{trap}"])])
+def test_trapped_weights_never_run_their_payload(trained, tmp_path, tool, argv):
+    """PaddleDetection loads ``weights``/``-r``/``pretrain_weights`` with ``paddle.load``
+    itself: the det tools route every such load through the project's allow-list too."""
+    from test_safe_load import write_trap
+
+    tmp, _, cfg, _ = trained
+    marker = tmp_path / "PWNED"
+    write_trap(tmp_path / "evil.pdparams", marker)
+    argv = [a.format(trap=tmp_path / "evil") for a in argv]
+    proc = subprocess.run([sys.executable, os.path.join(TOOLS, f"{tool}.py"), "-c", cfg, *argv],
+                          capture_output=True, text=True, timeout=300, cwd=str(tmp))
+    assert not marker.exists(), "the booby-trapped pickle ran its payload"
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "evil.pdparams" in errors[0], \
+        proc.stderr[-2000:]

@@ -3,7 +3,8 @@
 Mirrors PaddleDetection's tools/*.py (release/2.6): ``-c`` config, ``-o key=value`` overrides
 (ppdet's ``ArgsParser``), ``load_config`` + ``merge_config``, the device from ``use_gpu`` /
 ``use_xpu`` / ``use_npu`` / ``use_mlu``, then ppdet's ``Trainer``. Differences: ``import
-ppcls_ext.det`` first (Paddle 3 patches, the EConvNeXt backbone), and a user mistake (missing
+ppcls_ext.det`` first (Paddle 3 patches, the EConvNeXt backbone), every ``paddle.load`` of a
+file checked against the project's pickle allow-list, and a user mistake (missing
 config or file, GPU asked of a CPU-only Paddle, unknown key) ends with one ``error:`` line
 instead of a traceback or a multi-line log.
 """
@@ -19,6 +20,12 @@ warnings.filterwarnings("ignore")  # as PaddleDetection's tools: Paddle's deprec
 import paddle  # noqa: E402
 
 import ppcls_ext.det  # noqa: E402,F401  patches + registration
+from ppcls_ext.safe_load import guard_paddle_load  # noqa: E402
+
+# PaddleDetection reads weights, -r checkpoints (.pdparams/.pdopt/.pdema) and pretrain_weights
+# with paddle.load itself: route those pickles through the project's allow-list, as
+# tools/_launch.py does for PaddleClas's engine.
+guard_paddle_load()
 from ppdet.core.workspace import load_config, merge_config  # noqa: E402
 from ppdet.utils.cli import ArgsParser, merge_args  # noqa: E402
 
