@@ -7,6 +7,10 @@ pixel. Differences, all on purpose: decoding goes through PIL (decode.py: EXIF, 
 truncated files), bad keys raise a ValueError naming the key and the valid values, a
 ``NormalizeImage.scale`` string such as ``"1.0/255.0"`` is parsed instead of ``eval``-ed,
 and OpenCV is imported only when a ``backend: cv2`` resize needs it.
+
+Sizes are bounded: ``ResizeImage``/``CropImage`` sizes above ``MAX_SIDE`` pixels a side (an
+``inference.yml`` asking ``size: 30000`` took 9 GB), and resizes whose output would exceed
+``MAX_SIDE`` a side (``resize_short`` of a 20000x1 strip), are refused with a ValueError.
 """
 import random
 
@@ -16,6 +20,8 @@ from PIL import Image
 from .decode import decode_image
 from .factory import build_op, split_entry
 
+# Largest side a resize or crop may produce; classification inputs are a few hundred pixels.
+MAX_SIDE = 8192
 _BACKENDS = ("cv2", "pil")
 _INTERPOLATIONS = {"cv2": ("nearest", "bilinear", "area", "bicubic", "lanczos", "random"),
                    "pil": ("nearest", "bilinear", "bicubic", "box", "lanczos", "hamming", "random")}
@@ -34,6 +40,17 @@ def check_resize_keys(op_name, interpolation, backend):
                                       or interpolation.lower() not in valid):
         raise ValueError(f"{op_name}.interpolation {interpolation!r} is not valid for backend "
                          f"{backend!r}; valid: {list(valid)}")
+
+
+def check_side(op_name, key, value):
+    """``value``: an int or [w, h]; each a positive int <= MAX_SIDE, else a ValueError."""
+    sides = [value] if not isinstance(value, (list, tuple)) else list(value)
+    if len(sides) not in (1, 2) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SIDE
+            for v in sides):
+        raise ValueError(f"{op_name}.{key} must be a positive integer or [w, h] of at most "
+                         f"{MAX_SIDE} pixels a side, got {value!r}")
+    return value
 
 
 def _import_cv2(op_name):
@@ -102,8 +119,10 @@ class ResizeImage:
     def __init__(self, size=None, resize_short=None, interpolation=None, backend="cv2",
                  return_numpy=True):
         if resize_short is not None and resize_short > 0:
+            check_side("ResizeImage", "resize_short", resize_short)
             self.resize_short, self.w, self.h = resize_short, None, None
         elif size is not None:
+            check_side("ResizeImage", "size", size)
             self.resize_short = None
             self.w, self.h = (size, size) if isinstance(size, int) else (size[0], size[1])
         else:
@@ -115,6 +134,10 @@ class ResizeImage:
         if self.resize_short is not None:
             percent = float(self.resize_short) / min(img_w, img_h)
             w, h = int(round(img_w * percent)), int(round(img_h * percent))
+            if max(w, h) > MAX_SIDE:
+                raise ValueError(f"ResizeImage resize_short={self.resize_short} of a "
+                                 f"{img_w}x{img_h} image gives {w}x{h}, above {MAX_SIDE} "
+                                 "pixels a side; refused")
         else:
             w, h = self.w, self.h
         return self._resize_func(img, (w, h))
@@ -125,6 +148,7 @@ class CropImage:
     naming both sizes."""
 
     def __init__(self, size):
+        check_side("CropImage", "size", size)
         self.size = (size, size) if isinstance(size, int) else tuple(size)
 
     def __call__(self, img):

@@ -260,6 +260,35 @@ PATCHES = {
 }
 
 
+@_once("decode_pixel_bound")
+def patch_decode_pixel_bound():
+    """ppdet's ``Decode`` hands any file to ``cv2.imdecode`` (OpenCV's own limit is 2^30
+    pixels, 3 GB decoded): check the header first with the classification decoder's bound
+    (``ppcls_infer.decode.MAX_PIXELS``), so a 360 Mpx PNG is refused before decoding."""
+    from ppdet.data.transform import operators
+
+    from ppcls_infer.decode import check_image_bytes
+
+    original = operators.Decode.apply
+
+    @functools.wraps(original)
+    def apply(self, sample, context=None):
+        if "image" not in sample:
+            with open(sample["im_file"], "rb") as f:
+                sample["image"] = f.read()
+            source = sample.pop("im_file")
+        else:
+            source = sample.get("im_file", "<image>")
+        if isinstance(sample["image"], (bytes, bytearray)):
+            check_image_bytes(sample["image"], source)
+        return original(self, sample, context)
+
+    operators.Decode.apply = apply
+
+
+PATCHES["decode_pixel_bound"] = patch_decode_pixel_bound
+
+
 def apply_all():
     """Apply every patch (idempotent); returns the names applied."""
     for fn in PATCHES.values():

@@ -14,7 +14,7 @@ from paddleclas.deploy.python import preprocess as _wheel
 
 from ppcls_infer import preprocess as _infer
 from ppcls_infer.preprocess import (CropImage, DecodeImage, ResizeImage,  # noqa: F401
-                                    check_resize_keys)
+                                    check_resize_keys, check_side)
 from .randaugment import TimmAutoAugment
 from .random_erasing import RandomErasing
 
@@ -33,6 +33,7 @@ class RandCropImage(_wheel.RandCropImage):
             raise ValueError("RandCropImage.progress_size (progressive resizing) is not "
                              "supported; remove the key")
         check_resize_keys("RandCropImage", interpolation, backend)
+        check_side("RandCropImage", "size", size)
         super().__init__(size, scale, ratio, interpolation, backend)
         self.use_log_aspect = bool(use_log_aspect)
 
