@@ -13,6 +13,8 @@ import time
 
 from ppdet.engine.callbacks import Callback
 
+from ..outputs import atomic_write, write_json
+
 
 class EvalHistory(Callback):
     def __init__(self, trainer, path):
@@ -50,10 +52,8 @@ class EvalHistory(Callback):
                                  "train_images_per_s": round(self._ips or 0.0, 3),
                                  "wall_s": round(time.time() - self._start, 1),
                                  "load1": round(os.getloadavg()[0], 2)})
-            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-            with open(self.path + ".tmp", "w") as f:
-                json.dump(self.records, f, indent=1)
-            os.replace(self.path + ".tmp", self.path)
+            # a fresh temporary replaced over the file: never written through a symlink
+            write_json(self.path, self.records, indent=1)
 
 
 def attach(trainer, save_dir):
@@ -87,6 +87,8 @@ def plot_history(history_json, png, title=None):
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(png)
-    plt.close(fig)
+    try:
+        atomic_write(png, writer=lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
     return png

@@ -13,6 +13,7 @@ import paddle
 import paddle.distributed as dist
 
 from ..arch.weights import load_pretrained
+from ..outputs import OutputLock, refuse_symlink
 from ..registry import build_model
 from .checkpoint import load_checkpoint, load_ema
 from .data import build_dataloader
@@ -45,7 +46,12 @@ class Engine:
         check_supported(g)
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
-        logger.init_logger(log_file=os.path.join(g.get("output_dir", "./output"), f"{mode}.log"))
+        # one training per output folder at a time (a second one refuses, naming the first),
+        # taken before anything is logged or written; logs never append through a symlink
+        self.output_lock = OutputLock(self.output_dir).acquire() \
+            if mode == "train" and self.is_main else None
+        logger.init_logger(log_file=refuse_symlink(
+            os.path.join(g.get("output_dir", "./output"), f"{mode}.log")))
         self.device = select_device(g.get("device", "gpu"))
         if self.world_size > 1:
             dist.init_parallel_env()

@@ -188,6 +188,8 @@ def train(engine):
     if plot:
         logger.info(f"Training curves written to {plot}")
     engine.recorder.close()
+    if getattr(engine, "output_lock", None) is not None:
+        engine.output_lock.release()
     return engine.states
 
 

@@ -6,10 +6,10 @@ batch_cost: 0.41234s, reader_cost: 0.00123s, ips: 155.21 samples/s, eta: 1 day, 
 and ``[Eval][Epoch 1][Avg]CELoss: 6.9, loss: 6.9, top1: 0.00100, top5: 0.00500``.
 """
 import datetime
-import json
 import os
 
 from .._ppcls import ppcls_module
+from ..outputs import atomic_write, refuse_symlink, write_json
 
 logger = ppcls_module("utils.logger")
 AverageMeter = ppcls_module("utils.misc").AverageMeter
@@ -29,7 +29,11 @@ def train_line(epoch, epochs, it, iters, lr, losses, batch_cost, reader_cost, ba
 
 
 class Recorder:
-    """Rank-0 side effects of training: VisualDL, history JSON and the curves plot."""
+    """Rank-0 side effects of training: VisualDL, history JSON and the curves plot.
+
+    Files are replaced atomically through fresh temporaries (``ppcls_ext.outputs``): a
+    symlink planted in the output folder is replaced, never written through; a planted
+    ``vdl`` symlink is refused."""
 
     def __init__(self, output_dir, use_visualdl=False, enabled=True):
         self.output_dir, self.enabled = output_dir, enabled
@@ -38,7 +42,7 @@ class Recorder:
         if enabled and use_visualdl:
             from visualdl import LogWriter
 
-            self.writer = LogWriter(logdir=os.path.join(output_dir, "vdl"))
+            self.writer = LogWriter(logdir=refuse_symlink(os.path.join(output_dir, "vdl")))
 
     def scalars(self, prefix, values, step):
         if self.writer is not None:
@@ -49,10 +53,7 @@ class Recorder:
         if not self.enabled:
             return
         self.history.append(dict(epoch=epoch, train=train or {}, eval=evaluation or {}))
-        path = os.path.join(self.output_dir, "history.json")
-        with open(path + ".tmp", "w") as f:
-            json.dump(self.history, f, indent=1)
-        os.replace(path + ".tmp", path)
+        write_json(os.path.join(self.output_dir, "history.json"), self.history, indent=1)
 
     def plot(self, path=None):
         """Loss and accuracy per epoch as a PNG (matplotlib, no display needed)."""
@@ -80,9 +81,10 @@ class Recorder:
             if ax.lines:
                 ax.legend()
         fig.tight_layout()
-        fig.savefig(path + ".tmp.png", dpi=100)
-        plt.close(fig)
-        os.replace(path + ".tmp.png", path)
+        try:
+            atomic_write(path, writer=lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+        finally:
+            plt.close(fig)
         return path
 
     def close(self):
