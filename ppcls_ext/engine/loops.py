@@ -14,6 +14,7 @@ import paddle
 import paddle.distributed as dist
 
 from .checkpoint import save_checkpoint
+from .interrupt import TrainingInterrupted, critical, stop_on_signals
 from .recorder import AverageMeter, format_metrics, logger, train_line
 
 
@@ -30,9 +31,12 @@ def _save(engine, prefix, epoch):
         return
     states = dict(engine.states, epoch=epoch, lr_scheduler=engine.lr_scheduler.state_dict(),
                   step_each_epoch=engine.step_each_epoch)
-    save_checkpoint(engine.output_dir, prefix, engine.base_model, engine.optimizer,
-                    engine.ema, states,
-                    weights_format=engine.config["Global"].get("save_format", "pdparams"))
+    with critical():  # SIGTERM/Ctrl-C wait for the save to complete
+        save_checkpoint(engine.output_dir, prefix, engine.base_model, engine.optimizer,
+                        engine.ema, states,
+                        weights_format=engine.config["Global"].get("save_format", "pdparams"))
+    if prefix == "latest":
+        engine.last_checkpoint = (os.path.join(engine.output_dir, "latest"), epoch)
 
 
 def _step(engine):
@@ -161,6 +165,30 @@ def _train_accuracy(engine):
 
 
 def train(engine):
+    """Train from the resumed epoch to ``Global.epochs``. SIGTERM/Ctrl-C raise
+    ``TrainingInterrupted`` whose one-line message names the last complete checkpoint."""
+    try:
+        with stop_on_signals():
+            return _train(engine)
+    except TrainingInterrupted as exc:
+        raise TrainingInterrupted(exc.signum, _interrupted_message(engine, exc.signum)) \
+            from None
+
+
+def _interrupted_message(engine, signum):
+    import signal
+
+    name = signal.Signals(signum).name
+    last = getattr(engine, "last_checkpoint", None)
+    if last is None and engine.config["Global"].get("checkpoints"):
+        last = (engine.config["Global"]["checkpoints"], engine.states.get("epoch"))
+    where = f"the last complete checkpoint is {last[0]} (epoch {last[1]}); resume with " \
+        f"-o Global.checkpoints={last[0]}" if last else "no checkpoint had been saved yet"
+    epoch = getattr(engine, "current_epoch", engine.states["epoch"] + 1)
+    return f"training stopped by {name} in epoch {epoch}; {where}"
+
+
+def _train(engine):
     g = engine.config["Global"]
     save_interval = int(g.get("save_interval", 1))
     eval_interval = int(g.get("eval_interval", 1))
@@ -168,6 +196,7 @@ def train(engine):
     start = int(engine.states["epoch"]) + 1
     _place_schedule(engine, start - 1)
     for epoch in range(start, engine.epochs + 1):
+        engine.current_epoch = epoch
         train_avg = train_epoch(engine, epoch)
         engine.states["epoch"] = epoch
         eval_result = {}

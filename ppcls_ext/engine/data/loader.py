@@ -110,13 +110,17 @@ class _WorkerSeeder:
     Paddle already gives every worker of every epoch its own seed (drawn from the parent's
     numpy state, so reproducible under ``Global.seed``); mixing in the rank keeps two GPUs from
     drawing the same augmentation stream. PaddleClas's ``worker_init_fn`` instead reuses one
-    seed per worker in every epoch.
+    seed per worker in every epoch. Workers also ignore SIGINT (``engine.interrupt``).
     """
 
     def __init__(self, seed):
         self.seed = seed
 
     def __call__(self, worker_id):
+        # Ctrl-C reaches the whole process group; the main process stops the workers itself
+        from ..interrupt import ignore_sigint_in_worker
+
+        ignore_sigint_in_worker()
         info = get_worker_info()
         base = info.seed if info is not None else 0
         entropy = [base % 2 ** 63, dist.get_rank(), worker_id, (self.seed or 0) % 2 ** 63]
