@@ -326,3 +326,29 @@ def scan(data, path="<bytes>", max_values=None, max_array_bytes=None):
         else max_array_bytes
     root = _Scanner(data, path, max_values, max_array_bytes).run()
     return root.count, root.nbytes
+
+
+ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("builtins", "tuple"), ("__builtin__", "tuple"),
+    ("collections", "OrderedDict"), ("_codecs", "encode"),
+}
+
+
+def safe_loads(data, path="<bytes>"):
+    """``scan`` then unpickle with the same globals allow-listed (defence in depth): for
+    pickles that are not read by ``paddle.load`` (e.g. ppdet's ``DecodeCache`` files)."""
+    import io
+    import pickle
+
+    scan(data, path)
+
+    class _Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) not in ALLOWED_GLOBALS:
+                raise ScanRefused(f"Refusing to load {path!r}: it asks to import "
+                                  f"{module}.{name}")
+            return super().find_class(module, name)
+
+    return _Unpickler(io.BytesIO(data), encoding="latin1").load()

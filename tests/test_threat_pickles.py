@@ -174,3 +174,19 @@ def test_scan_builds_no_array(paddle_files, monkeypatch):
     monkeypatch.setattr(np.core.multiarray, "_reconstruct", boom)
     monkeypatch.setattr(pickle_scan, "math", __import__("math"))
     scan(paddle_files["pdparams-p4"])
+
+
+@pytest.mark.integration
+def test_ppdet_decode_cache_pickle_cannot_run_code(tmp_path):
+    import ppcls_ext.det  # noqa: F401  compat patches
+    from ppdet.data.transform.operators import DecodeCache
+
+    marker = tmp_path / "pwned"
+    trap = tmp_path / "img.jpg.pkl"
+    trap.write_bytes(_dumps(_Reduce(os.system, (f"touch {marker}",))))
+    with pytest.raises(ScanRefused):
+        DecodeCache.load(str(trap))
+    assert not marker.exists()
+    good = tmp_path / "ok.pkl"
+    good.write_bytes(_dumps(np.arange(12, dtype="uint8").reshape(2, 2, 3)))
+    assert DecodeCache.load(str(good)).shape == (2, 2, 3)

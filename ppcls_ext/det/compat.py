@@ -289,6 +289,25 @@ def patch_decode_pixel_bound():
 PATCHES["decode_pixel_bound"] = patch_decode_pixel_bound
 
 
+@_once("decode_cache_pickles")
+def patch_decode_cache_pickles():
+    """ppdet's ``DecodeCache`` op reads ``<cache_root>/<image>.pkl`` with ``pickle.load``:
+    a planted cache file would run code. Read them through the project's pickle scan
+    (``ppcls_ext.pickle_scan.safe_loads``: a decoded image is one numpy array)."""
+    from ppdet.data.transform import operators
+
+    from ..pickle_scan import safe_loads
+
+    def load(path):
+        with open(path, "rb") as f:
+            return safe_loads(f.read(), path)
+
+    operators.DecodeCache.load = staticmethod(load)
+
+
+PATCHES["decode_cache_pickles"] = patch_decode_cache_pickles
+
+
 def apply_all():
     """Apply every patch (idempotent); returns the names applied."""
     for fn in PATCHES.values():
