@@ -13,7 +13,7 @@ mocked (tests/test_deploy.py) and has not been run on a GPU.
 """
 import os
 
-import yaml
+from ppcls_infer.bounded_yaml import safe_load as bounded_safe_load
 
 
 class TensorRTSetupError(RuntimeError):
@@ -38,7 +38,7 @@ def exported_image_shape(model_dir):
     shape = None
     if os.path.isfile(path):
         with open(path) as f:
-            shape = ((yaml.safe_load(f) or {}).get("Global") or {}).get("image_shape")
+            shape = ((bounded_safe_load(f) or {}).get("Global") or {}).get("image_shape")
     if not shape or len(shape) != 3:
         raise TensorRTSetupError(
             f"TensorRT needs the exported input size: {path} has no Global.image_shape "
