@@ -243,3 +243,27 @@ def test_swap_refuses_symlinked_target(tmp_path):
     with pytest.raises(outputs.OutputError, match="symlink"):
         outputs.swap_in_folder(staged, str(tmp_path / "inference"))
     assert (elsewhere / "keep").read_text() == SECRET
+
+
+def test_checkpoint_save_never_writes_through_planted_temporaries(tmp_path):
+    """``latest.pdparams.tmp<pid>`` / ``latest.commit.tmp<pid>`` planted as symlinks to the
+    user's files: the save's recovery step removes them before writing."""
+    import paddle
+
+    try:
+        from ppcls_ext.io.checkpoint import save_checkpoint
+    except ImportError:  # before the weights I/O package
+        from ppcls_ext.engine.checkpoint import save_checkpoint
+
+    out = tmp_path / "out"
+    out.mkdir()
+    victims = []
+    for name in ("latest.pdparams", "latest.pdstates", "latest.commit"):
+        victim = tmp_path / f"victim_{name}"
+        victim.write_text(SECRET)
+        victims.append(victim)
+        os.symlink(victim, out / f"{name}.tmp{os.getpid()}")
+    model = paddle.nn.Linear(2, 2)
+    save_checkpoint(str(out), "latest", model, states={"epoch": 1})
+    assert all(v.read_text() == SECRET for v in victims)
+    assert not any(p.is_symlink() for p in out.iterdir())
