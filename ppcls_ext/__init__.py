@@ -6,7 +6,8 @@ config, with the paddleclas wheel or with a source checkout (top-level ``ppcls``
 or named by ``PADDLECLAS_ROOT``).
 """
 from .arch import (DEFAULT_CFGS, MODEL_NAMES, EConvNeXt, EConvNeXt_mini, EConvNeXt_small,
-                   EConvNeXt_tiny, load_pretrained)
+                   EConvNeXt_tiny)
+from .io import load_pretrained
 from .registry import available_models, build_model, register
 
 __version__ = "0.1.0"

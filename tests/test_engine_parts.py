@@ -9,7 +9,7 @@ from PIL import Image
 
 from engine_helpers import QUICK_START, ROOT, load
 from ppcls_ext.engine import ConfigError, validate_config
-from ppcls_ext.engine.checkpoint import load_checkpoint, save_checkpoint
+from ppcls_ext.io import load_checkpoint, save_checkpoint
 from ppcls_ext.engine.device import select_device
 from ppcls_ext.engine.losses import CELoss, build_loss
 from ppcls_ext.engine.lr import build_lr

@@ -39,7 +39,7 @@ def debug_enabled():
 
 def _run_paddleclas(mode, args):
     import ppcls_ext  # noqa: F401  registers EConvNeXt_* into the checkout's ppcls.arch
-    from ppcls_ext.safe_load import guard_paddle_load
+    from ppcls_ext.io import guard_paddle_load
 
     guard_paddle_load()  # PaddleClas's engine calls paddle.load on checkpoints itself
     from ppcls.engine.engine import Engine

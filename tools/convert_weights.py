@@ -82,7 +82,7 @@ def _convert_authors(state, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ppcls_ext.arch.weights import read_state_dict, write_state_dict
+    from ppcls_ext.io import read_state_dict, write_state_dict
 
     try:
         if not os.path.isfile(args.src):

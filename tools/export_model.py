@@ -30,7 +30,7 @@ def main():
 
     from ppcls_ext.engine.config import ConfigError, load_config
     from ppcls_ext.export import export, to_onnx
-    from ppcls_ext.safetensors_io import SafetensorsMissingError
+    from ppcls_ext.io import SafetensorsMissingError
 
     try:
         config = load_config(args.config, args.override)

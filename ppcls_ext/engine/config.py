@@ -1,15 +1,16 @@
 """Load a PaddleClas YAML config (with ``-o`` overrides) and reject keys nobody reads.
 
 Parsing and overrides are the paddleclas wheel's ``ppcls.utils.config``; what is added is
-validation: a misspelt key would otherwise be ignored silently and a run would train with a
-default the user never meant.
+validation (``ppcls_ext.validation`` holds ``ConfigError`` and the optional sections' schema,
+so that ``slim`` checks its section without importing this module).
 """
 import os
 
 import yaml
 
 from .._ppcls import ppcls_module
-from ..factory import unknown_keys_message
+from ..io import SAVE_FORMATS
+from ..validation import ConfigError, check_keys, check_slim_config
 
 _cfg = ppcls_module("utils.config")
 
@@ -23,42 +24,31 @@ GLOBAL_KEYS = {
 }
 # Global.save_format: how training writes model/EMA weights (.pdparams is PaddleClas's).
 GLOBAL_KEYS |= {"save_format"}
-SAVE_FORMATS = ("pdparams", "safetensors")
 ENGINE_SECTIONS = {"Metric": {"Train", "Eval"}, "Loss": {"Train", "Eval"},
                    "AMP": {"use_amp", "scale_loss", "use_dynamic_loss_scaling", "level",
                            "use_promote", "use_fp16_test"},
                    "EMA": {"decay"}}
 
-
-class ConfigError(ValueError):
-    """A config problem, with the file and key at fault."""
-
-
-def _check(section, valid, where, path):
-    unknown = set(section) - set(valid)
-    if unknown:
-        raise ConfigError(f"{path}: {unknown_keys_message(unknown, valid, where)}")
+__all__ = ["ConfigError", "load_config", "parse_args", "validate_config"]
 
 
 def validate_config(config, path="<config>"):
     """Raise ConfigError for unknown top-level, Global, Loss/Metric/AMP/EMA keys."""
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: the YAML top level must be a mapping of sections")
-    _check(config, TOP_LEVEL_KEYS, "", path)
+    check_keys(config, TOP_LEVEL_KEYS, "", path)
     for name in ("Global", "Arch"):
         if not isinstance(config.get(name), dict):
             raise ConfigError(f"{path}: section {name!r} is missing or not a mapping")
-    _check(config["Global"], GLOBAL_KEYS, "Global", path)
+    check_keys(config["Global"], GLOBAL_KEYS, "Global", path)
     for name, valid in ENGINE_SECTIONS.items():
         if isinstance(config.get(name), dict):
-            _check(config[name], valid, name, path)
+            check_keys(config[name], valid, name, path)
     save_format = config["Global"].get("save_format", "pdparams")
     if save_format not in SAVE_FORMATS:
         raise ConfigError(f"{path}: Global.save_format must be one of {', '.join(SAVE_FORMATS)}"
                           f", got {save_format!r}")
     if config.get("Slim") is not None:  # Slim: {quant: {name: pact}} (ppcls_ext.slim)
-        from ..slim.qat import check_slim_config
-
         check_slim_config(config["Slim"], path)
     return config
 

@@ -20,7 +20,7 @@ warnings.filterwarnings("ignore")  # as PaddleDetection's tools: Paddle's deprec
 import paddle  # noqa: E402
 
 import ppcls_ext.det  # noqa: E402,F401  patches + registration
-from ppcls_ext.safe_load import guard_paddle_load  # noqa: E402
+from ppcls_ext.io import guard_paddle_load  # noqa: E402
 
 # PaddleDetection reads weights, -r checkpoints (.pdparams/.pdopt/.pdema) and pretrain_weights
 # with paddle.load itself: route those pickles through the project's allow-list, as
