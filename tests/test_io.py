@@ -122,3 +122,22 @@ def test_export_qat_reads_the_qat_checkpoint_once(tmp_path, reads, monkeypatch):
     slim_export.export_qat(config)
     assert reads["pickle"] == ["qat.pdparams"]
     assert seen["method"] == "qat" and len(seen["quantized"]) > 0
+
+
+def test_resume_restores_the_lr_schedule_from_the_optimizer_state(tmp_path):
+    """The LR scheduler's state travels in ``.pdopt`` (Paddle's optimizer state_dict holds it
+    under LR_Scheduler, as PaddleClas relies on), so ``.pdstates`` no longer carries a copy."""
+    from ppcls_ext.io import load_checkpoint, save_checkpoint
+
+    model = EConvNeXt_mini(class_num=3)
+    sched = paddle.optimizer.lr.CosineAnnealingDecay(0.1, T_max=10)
+    opt = paddle.optimizer.AdamW(learning_rate=sched, parameters=model.parameters())
+    for _ in range(3):
+        sched.step()
+    base = save_checkpoint(str(tmp_path), "latest", model, opt, None, {"epoch": 1})
+    fresh_sched = paddle.optimizer.lr.CosineAnnealingDecay(0.1, T_max=10)
+    fresh_opt = paddle.optimizer.AdamW(learning_rate=fresh_sched,
+                                       parameters=EConvNeXt_mini(class_num=3).parameters())
+    states = load_checkpoint(base, EConvNeXt_mini(class_num=3), fresh_opt)
+    assert fresh_sched.last_epoch == 3 and fresh_opt.get_lr() == pytest.approx(sched())
+    assert states == {"epoch": 1}
