@@ -11,7 +11,6 @@ parameter names are the classification network's, so a classification checkpoint
 import os
 
 import paddle.nn as nn
-from ppdet.core.workspace import register, serializable
 from ppdet.modeling.shape_spec import ShapeSpec
 from ppdet.utils.logger import setup_logger
 
@@ -34,10 +33,9 @@ def is_classification_state(state):
             and not any(k.startswith("backbone.") for k in keys))
 
 
-@register
-@serializable
 class EConvNeXt(_EConvNeXtNet):
-    """E-ConvNeXt backbone for PaddleDetection (config section ``EConvNeXt:``).
+    """E-ConvNeXt backbone for PaddleDetection (config section ``EConvNeXt:``; registered into
+    PaddleDetection's workspace by ``ppcls_ext.det.install()``, not on import).
 
     Args:
         arch: "mini", "tiny", "small" (or an arch dict, see ``ppcls_ext.arch.econvnext``).
