@@ -9,6 +9,8 @@ import importlib
 import inspect
 import logging
 
+from ppcls_infer.cli import UserError
+
 from . import _ppcls, patching
 from .arch import econvnext
 from .factory import unknown_keys_message
@@ -17,6 +19,12 @@ FACTORIES = {name: getattr(econvnext, name) for name in
              ("EConvNeXt_mini", "EConvNeXt_tiny", "EConvNeXt_small")}
 
 PREFIX = "ppcls.register."
+
+
+class ArchKeywordError(UserError, TypeError):
+    """An ``Arch`` keyword the model does not take (a config mistake: one line)."""
+
+
 # Keys PaddleClas's build_model consumes itself before calling the factory.
 _BUILD_MODEL_KEYS = {"name", "use_sync_bn", "use_ml_decoder"}
 
@@ -94,12 +102,14 @@ def _check_arch(arch_config):
         return  # **kwargs: forwarded further, PaddleClas checks them itself
     unknown = set(arch_config) - _BUILD_MODEL_KEYS - set(params)
     if unknown:
-        raise TypeError(unknown_keys_message(unknown, _BUILD_MODEL_KEYS | set(params),
+        raise ArchKeywordError(unknown_keys_message(unknown, _BUILD_MODEL_KEYS | set(params),
                                              f"Arch ({name})"))
 
 
 def build_model(config, mode="train"):
-    """PaddleClas's ``build_model`` with a clear error for an unknown name or keyword."""
+    """PaddleClas's ``build_model`` with a clear error for an unknown name or keyword
+    (calls :func:`register` first, so every E-ConvNeXt name resolves)."""
+    register()
     _check_arch(config.get("Arch"))
     if config.get("Slim"):
         # The wheel's build_model would apply PaddleClas's own QAT (every Conv2D/Linear, before

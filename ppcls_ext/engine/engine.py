@@ -11,12 +11,12 @@ import random
 import numpy as np
 import paddle
 import paddle.distributed as dist
+from ppcls_infer.cli import select_device
 
 from ..arch.weights import load_pretrained
 from ..registry import build_model
 from .checkpoint import load_checkpoint, load_ema
 from .data import build_dataloader
-from .device import select_device
 from .losses import build_loss
 from .metrics import build_metrics
 from .optimizer import build_optimizer
