@@ -23,7 +23,7 @@ from collections.abc import Mapping, MutableSequence
 import yaml
 
 DEBUG_ENV = "PPCLS_DEBUG"
-DEVICES = ("cpu", "gpu", "xpu", "npu")
+DEVICES = ("cpu", "gpu", "xpu", "npu", "mlu")
 
 
 class UserError(Exception):
@@ -166,7 +166,7 @@ def apply_overrides(config, overrides, new_key=lambda path: True):
 
 
 def select_device(name, option="Global.device"):
-    """``paddle.set_device(name)`` for ``name`` in cpu/gpu/xpu/npu; returns the name.
+    """``paddle.set_device(name)`` for ``name`` in cpu/gpu/xpu/npu/mlu; returns the name.
 
     Raises :class:`DeviceError` (one line naming ``option``, the config key that chose the
     device) when Paddle is not built for it or no device is visible; ValueError for an
@@ -187,7 +187,7 @@ def select_device(name, option="Global.device"):
         if paddle.device.cuda.device_count() == 0:
             raise DeviceError(f"{option} asks for the GPU but no CUDA device is visible (check "
                               f"CUDA_VISIBLE_DEVICES / the driver), or pass {cpu_hint}")
-    elif name in ("xpu", "npu") and not paddle.device.is_compiled_with_custom_device(name) \
+    elif name in ("xpu", "npu", "mlu") and not paddle.device.is_compiled_with_custom_device(name) \
             and not getattr(paddle.device, f"is_compiled_with_{name}", lambda: False)():
         raise DeviceError(f"{option} asks for {name.upper()} but this Paddle "
                           f"{paddle.__version__} is not built for it; use {cpu_hint}")
