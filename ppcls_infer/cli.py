@@ -15,6 +15,7 @@
   ``PPCLS_DEBUG=1`` shows the traceback of user errors too.
 """
 import argparse
+import ast
 import difflib
 import os
 import sys
@@ -48,17 +49,23 @@ def debug_enabled():
     return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def report(exc):
+    """Print a user error as one ``error:`` line on stderr and return exit status 2; with
+    ``PPCLS_DEBUG=1`` re-raise it instead (call inside the ``except`` block)."""
+    if debug_enabled():
+        raise exc
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"error: {message} ({DEBUG_ENV}=1 shows the traceback)", file=sys.stderr)
+    return 2
+
+
 def run(main, *args, user_errors=USER_ERRORS, **kwargs):
     """Call ``main(*args, **kwargs)`` under the error policy; returns its result, or exits with
     status 2 after one ``error:`` line on stderr for a user error (traceback with PPCLS_DEBUG=1)."""
     try:
         return main(*args, **kwargs)
     except user_errors as exc:
-        if debug_enabled():
-            raise
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"error: {message} ({DEBUG_ENV}=1 shows the traceback)", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(report(exc))
 
 
 def add_override_argument(parser):
@@ -78,13 +85,22 @@ def make_parser(description=None, config_required=True):
 
 
 def parse_value(text):
-    """A ``-o`` value as a YAML literal (safe_load); text that is not valid YAML stays text."""
+    """A ``-o`` value as a YAML literal (``yaml.safe_load``: ``10``, ``0.1``, ``false``,
+    ``null``, ``[224, 224]``, ``{a: 1}``); a string that is a Python literal (``None``,
+    ``True``, ``(1, 2)``, as PaddleClas users write them) through ``ast.literal_eval``, which
+    evaluates literals only; anything else stays text. Nothing is ever executed."""
     if text == "":
         return ""
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
-        return text
+        value = text
+    if isinstance(value, str):
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return value
+    return value
 
 
 def parse_overrides(items):

@@ -124,7 +124,7 @@ def test_checkout_logger_does_not_print_every_line_twice(tmp_path):
 
 
 def test_env_pointing_elsewhere_fails_clearly(tmp_path):
-    result = _run("import ppcls_ext", str(tmp_path / "nowhere"), str(tmp_path))
+    result = _run("import ppcls_ext; ppcls_ext.register()", str(tmp_path / "nowhere"), str(tmp_path))
     assert result.returncode != 0
     assert "PADDLECLAS_ROOT" in result.stderr and "not a PaddleClas source checkout" in \
         result.stderr
@@ -133,7 +133,7 @@ def test_env_pointing_elsewhere_fails_clearly(tmp_path):
 def test_env_naming_a_checkout_that_is_not_importable_fails_clearly(tmp_path):
     root = str(tmp_path / "PaddleClas")
     _fake_checkout(root)
-    result = _run("import ppcls_ext", root, str(tmp_path), on_path=False)
+    result = _run("import ppcls_ext; ppcls_ext.register()", root, str(tmp_path), on_path=False)
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert "ppcls is not importable" in last and f"PYTHONPATH={root}" in last

@@ -6,12 +6,14 @@ import paddle
 import pytest
 
 pytest.importorskip("ppdet")
-import ppcls_ext.det  # noqa: E402,F401
+import ppcls_ext.det  # noqa: E402
 from ppcls_ext.arch.econvnext import EConvNeXt_mini, EConvNeXt_tiny  # noqa: E402
 from ppcls_ext.det.backbone import EConvNeXt  # noqa: E402
 from ppdet.core.workspace import create, global_config, load_config  # noqa: E402
 
 from det_helpers import CONFIG_DIR  # noqa: E402
+
+ppcls_ext.det.install()
 
 
 class _Lines(logging.Handler):
