@@ -149,3 +149,36 @@ def test_every_tool_follows_the_error_policy(tool, tmp_path):
     loud = subprocess.run(cmd, capture_output=True, text=True, timeout=180,
                           env=dict(env, PPCLS_DEBUG="1"))
     assert loud.returncode != 0 and "Traceback (most recent call last)" in loud.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("form", ["repeated", "paddledetection"])
+def test_det_tools_apply_every_override(tmp_path, form):
+    """``tools/det/train.py -c CFG -o use_gpu=false -o epoch=1 -o TrainReader.batch_size=4
+    -o save_dir=X -o TrainDataset.dataset_dir=D`` applies all five (PaddleDetection's
+    ArgsParser kept only the last repeated -o)."""
+    pytest.importorskip("ppdet")
+    from det_helpers import make_tiny_coco, tiny_config
+    from ppcls_ext.det import commands
+
+    data = make_tiny_coco(str(tmp_path / "data"), n_train=2, n_val=1)
+    cfg = tiny_config(tmp_path, data, epochs=7)
+    with open(cfg) as f:
+        text = f.read()
+    assert "  batch_size: 4\n" in text
+    with open(cfg, "w") as f:  # TrainReader's (the first) batch size 4 -> 8 in the file
+        f.write(text.replace("  batch_size: 4\n", "  batch_size: 8\n", 1))
+    items = ["use_gpu=false", "epoch=1", "TrainReader.batch_size=4",
+             f"save_dir={tmp_path}/X", f"TrainDataset.dataset_dir={tmp_path}/D"]
+    argv = ["-c", cfg] + ([a for item in items for a in ("-o", item)] if form == "repeated"
+                          else ["-o", *items])
+    c = commands.load(commands.train_parser().parse_args(argv))
+    dataset = c.TrainDataset
+    dataset_dir = dataset["dataset_dir"] if isinstance(dataset, dict) else dataset.dataset_dir
+    assert (c.use_gpu, c.epoch, c.TrainReader["batch_size"], c.save_dir, dataset_dir) == \
+        (False, 1, 4, f"{tmp_path}/X", f"{tmp_path}/D")
+    with pytest.raises(OverrideError, match="no key 'TrainReaderr'; did you mean TrainReader"):
+        commands.load(commands.train_parser().parse_args(
+            ["-c", cfg, "-o", "TrainReaderr.batch_size=4"]))
+    with pytest.raises(OverrideError, match="no key 'epochz'"):
+        commands.load(commands.train_parser().parse_args(["-c", cfg, "-o", "epochz=4"]))

@@ -40,8 +40,19 @@ def trained(tmp_path_factory):
     """Two epochs (ATSS then task-aligned assigner), evaluated after each, by the real CLI."""
     tmp = tmp_path_factory.mktemp("det_train")
     data = make_tiny_coco(str(tmp / "data"))
-    cfg = tiny_config(tmp, data, epochs=2, extra=NMS + f"pretrain_weights: {tmp}/no/best_model\n")
-    proc = subprocess.run([sys.executable, os.path.join(TOOLS, "train.py"), "-c", cfg, "--eval"],
+    cfg = tiny_config(tmp, data, epochs=1, extra=NMS + f"pretrain_weights: {tmp}/no/best_model\n")
+    # the file names a wrong data folder and save_dir and 1 epoch: the run below produces what
+    # the tests expect only if every repeated -o applies (tools/det kept only the last one)
+    with open(cfg) as f:
+        text = f.read()
+    with open(cfg, "w") as f:
+        f.write(text.replace(f"dataset_dir: {data}", f"dataset_dir: {tmp}/nowhere")
+                .replace(f"save_dir: {tmp}/output", f"save_dir: {tmp}/elsewhere"))
+    proc = subprocess.run([sys.executable, os.path.join(TOOLS, "train.py"), "-c", cfg, "--eval",
+                           "-o", "use_gpu=false", "-o", "epoch=2", "-o", "TrainReader.batch_size=2",
+                           "-o", f"save_dir={tmp}/output", "-o", f"TrainDataset.dataset_dir={data}",
+                           "-o", f"EvalDataset.dataset_dir={data}",
+                           f"TestDataset.dataset_dir={data}"],  # PaddleDetection's form too
                           capture_output=True, text=True, timeout=300, cwd=str(tmp))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return tmp, data, cfg, proc.stdout + proc.stderr
