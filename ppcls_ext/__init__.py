@@ -7,25 +7,11 @@ any PaddleClas config, with the paddleclas wheel or with a source checkout (impo
 ``ppcls``, named by ``PADDLECLAS_ROOT``). It is idempotent and recorded
 (``ppcls_ext.registry.unregister()`` undoes it).
 """
-import importlib
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_LAZY = {name: ".arch" for name in ("DEFAULT_CFGS", "MODEL_NAMES", "EConvNeXt", "EConvNeXt_mini",
-                                    "EConvNeXt_small", "EConvNeXt_tiny", "load_pretrained")}
-_LAZY.update({name: ".registry" for name in ("available_models", "build_model", "register")})
-
-
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
-
-
-__all__ = sorted(_LAZY)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), {
+    **dict.fromkeys(("DEFAULT_CFGS", "MODEL_NAMES", "EConvNeXt", "EConvNeXt_mini",
+                     "EConvNeXt_small", "EConvNeXt_tiny", "load_pretrained"), ".arch"),
+    **dict.fromkeys(("available_models", "build_model", "register"), ".registry")})

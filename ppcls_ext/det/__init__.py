@@ -19,22 +19,18 @@ Process-wide state that ``install()`` touches, on purpose:
   re-points the loggers ppdet created meanwhile at the real ``sys.stdout``.
 """
 import contextlib
-import importlib
 import io
 import logging
 import sys
 
 from .. import patching
+from .._lazy import lazy_exports
 
 PREFIX = "det."
-_LAZY = {"EConvNeXt": "backbone", "is_classification_state": "backbone", "compat": None}
-
-
-def __getattr__(name):  # PEP 562: the backbone imports ppdet, so only on first use
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(f"{__name__}.{_LAZY[name] or name}")
-    return module if _LAZY[name] is None else getattr(module, name)
+# the backbone imports ppdet: only on first use
+__getattr__, __dir__, _ = lazy_exports(__name__, globals(), {
+    "EConvNeXt": ".backbone", "is_classification_state": ".backbone",
+    "compat": (".compat", None)})
 
 
 def _import_ppdet(rec):

@@ -3,27 +3,8 @@
 Names are imported on first use (PEP 562), so importing a light submodule (e.g.
 ``ppcls_ext.engine.data.digits``) does not import Paddle.
 """
-import importlib
+from .._lazy import lazy_exports
 
-
-_LAZY = {
-    'ConfigError': '.config',
-    'load_config': '.config',
-    'validate_config': '.config',
-    'Engine': '.engine',
-}
-
-
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
-
-
-__all__ = sorted(_LAZY)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), {
+    "ConfigError": ".config", "load_config": ".config", "validate_config": ".config",
+    "Engine": ".engine"})
