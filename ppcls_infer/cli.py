@@ -159,21 +159,27 @@ def _set(container, key, value):
         setattr(container, key, value)
 
 
-def apply_overrides(config, overrides, new_key=lambda path: True):
+def apply_overrides(config, overrides, new_key=lambda path: True,
+                    new_section=lambda path: False):
     """Apply ``-o`` items (strings ``KEY=VALUE``) to ``config`` in place; returns it.
 
     Every step of a dotted path must exist (mappings by key, lists by index, objects by
-    attribute), as in PaddleClas's ``override``; only the last key may be new, and only where
+    attribute), as in PaddleClas's ``override``; only the last key may be new, where
     ``new_key(path)`` allows it (PaddleClas allows any, its config validation refuses unknown
-    names afterwards). Raises :class:`OverrideError` with one line.
+    names afterwards), and a missing section is created where ``new_section(path)`` allows it
+    (e.g. ``-o AMP.use_amp=true`` on a config without ``AMP``; everything below a created
+    section is new too). Raises :class:`OverrideError` with one line.
     """
     for parts, value in parse_overrides(overrides):
         item = ".".join(parts)
-        node = config
+        node, created = config, False
         for depth, key in enumerate(parts):
             last = depth == len(parts) - 1
+            if not last and isinstance(node, Mapping) and key not in node \
+                    and (created or new_section(parts[:depth + 1])):
+                node[key], created = {}, True
             container, key = _child(node, key, parts[:depth], item,
-                                    create=last and new_key(parts))
+                                    create=last and (created or new_key(parts)))
             if last:
                 _set(container, key, value)
             else:

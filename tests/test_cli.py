@@ -182,3 +182,14 @@ def test_det_tools_apply_every_override(tmp_path, form):
             ["-c", cfg, "-o", "TrainReaderr.batch_size=4"]))
     with pytest.raises(OverrideError, match="no key 'epochz'"):
         commands.load(commands.train_parser().parse_args(["-c", cfg, "-o", "epochz=4"]))
+
+
+def test_a_known_missing_section_is_created_a_misspelt_one_refused():
+    config = {"Global": {"epochs": 1}}
+    known = {"AMP", "Slim"}
+    apply_overrides(config, ["AMP.use_amp=true", "Slim.quant.name=pact"],
+                    new_section=lambda path: len(path) == 1 and path[0] in known)
+    assert config["AMP"] == {"use_amp": True} and config["Slim"] == {"quant": {"name": "pact"}}
+    with pytest.raises(OverrideError, match="the top level has no key 'AMQ'"):
+        apply_overrides(config, ["AMQ.use_amp=true"],
+                        new_section=lambda path: len(path) == 1 and path[0] in known)

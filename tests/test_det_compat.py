@@ -6,7 +6,6 @@ import pytest
 
 pytest.importorskip("ppdet")
 import ppcls_ext.det  # noqa: E402
-from ppcls_ext import patching  # noqa: E402
 from ppcls_ext.det import compat  # noqa: E402
 
 ppcls_ext.det.install()

@@ -45,10 +45,12 @@ def trained(tmp_path_factory):
     # the tests expect only if every repeated -o applies (tools/det kept only the last one)
     with open(cfg) as f:
         text = f.read()
-    with open(cfg, "w") as f:
+    os.makedirs(tmp / "wrong")  # the same file name: PaddleDetection's output folder is its stem
+    wrong = str(tmp / "wrong" / os.path.basename(cfg))
+    with open(wrong, "w") as f:
         f.write(text.replace(f"dataset_dir: {data}", f"dataset_dir: {tmp}/nowhere")
                 .replace(f"save_dir: {tmp}/output", f"save_dir: {tmp}/elsewhere"))
-    proc = subprocess.run([sys.executable, os.path.join(TOOLS, "train.py"), "-c", cfg, "--eval",
+    proc = subprocess.run([sys.executable, os.path.join(TOOLS, "train.py"), "-c", wrong, "--eval",
                            "-o", "use_gpu=false", "-o", "epoch=2", "-o", "TrainReader.batch_size=2",
                            "-o", f"save_dir={tmp}/output", "-o", f"TrainDataset.dataset_dir={data}",
                            "-o", f"EvalDataset.dataset_dir={data}",

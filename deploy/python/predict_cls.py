@@ -137,7 +137,8 @@ def load_config(path, overrides):
         raise FileNotFoundError(f"deploy config {path!r} does not exist")
     with open(path) as f:
         config = yaml.safe_load(f) or {}
-    apply_overrides(config, overrides)
+    apply_overrides(config, overrides, new_section=lambda path: len(path) == 1 and
+                    path[0] in ("Global", "PreProcess", "PostProcess"))
     if not isinstance(config.get("Global"), dict):
         raise ValueError(f"deploy config {path!r} has no Global section")
     return config

@@ -76,7 +76,9 @@ def load_config(path, overrides=None, validate=True):
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: the YAML top level must be a mapping of sections")
-    apply_overrides(config, overrides)
+    # a whole section may be added (-o AMP.use_amp=true), a misspelt one may not
+    apply_overrides(config, overrides,
+                    new_section=lambda path: len(path) == 1 and path[0] in TOP_LEVEL_KEYS)
     _cfg.create_attr_dict(config)  # sections an override added become AttrDicts too
     if validate:
         validate_config(config, path)

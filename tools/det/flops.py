@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import io
 import os
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
