@@ -84,6 +84,7 @@ def _python(code):
                           text=True, env=env, timeout=240, cwd=ROOT)
 
 
+@pytest.mark.integration
 def test_importing_the_packages_changes_nothing():
     result = _python("""
         import sys
