@@ -100,6 +100,10 @@ def test_importing_the_packages_changes_nothing():
         assert paddle.jit.to_static is to_static
         from ppcls_ext import patching
         assert patching.names() == [], patching.names()
+        import ppcls_ext.det.backbone  # imports ppdet, whose trainer flips PIL's flag
+        assert not ImageFile.LOAD_TRUNCATED_IMAGES, "importing ppdet flipped PIL's flag"
+        from ppdet.core.workspace import global_config
+        assert "EConvNeXt" not in global_config, "import registered into PaddleDetection"
         print("CLEAN")
         """)
     assert result.returncode == 0, result.stderr[-2000:]

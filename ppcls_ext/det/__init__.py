@@ -18,40 +18,15 @@ Process-wide state that ``install()`` touches, on purpose:
   models, which this project does not install): ``install()`` swallows that stdout output and
   re-points the loggers ppdet created meanwhile at the real ``sys.stdout``.
 """
-import contextlib
-import io
-import logging
-import sys
-
 from .. import patching
 from .._lazy import lazy_exports
+from .ppdet_import import import_ppdet
 
 PREFIX = "det."
 # the backbone imports ppdet: only on first use
 __getattr__, __dir__, _ = lazy_exports(__name__, globals(), {
     "EConvNeXt": ".backbone", "is_classification_state": ".backbone",
     "compat": (".compat", None)})
-
-
-def _import_ppdet(rec):
-    from PIL import ImageFile
-
-    before = ImageFile.LOAD_TRUNCATED_IMAGES if "ppdet.engine.trainer" not in sys.modules \
-        else False  # PIL's default when ppdet's trainer already overwrote it before us
-    silenced = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(silenced):
-            import ppdet  # noqa: F401
-            import ppdet.engine  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            "ppcls_ext.det needs PaddleDetection: pip install --no-deps -r requirements-det.txt "
-            f"({exc})") from exc
-    ImageFile.LOAD_TRUNCATED_IMAGES = before
-    for logger in list(logging.Logger.manager.loggerDict.values()):
-        for handler in getattr(logger, "handlers", []):
-            if getattr(handler, "stream", None) is silenced:
-                handler.setStream(sys.stdout)
 
 
 def _register_backbone(rec):
@@ -81,7 +56,7 @@ def install():
     Returns the names of the patches in force. Raises ImportError (one line) without
     PaddleDetection.
     """
-    patching.apply(PREFIX + "import_ppdet", _import_ppdet)
+    import_ppdet()  # quietly, PIL's flag kept (ppdet_import.py)
     from . import compat
 
     compat.apply_all()

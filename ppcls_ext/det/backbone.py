@@ -11,8 +11,12 @@ parameter names are the classification network's, so a classification checkpoint
 import os
 
 import paddle.nn as nn
-from ppdet.modeling.shape_spec import ShapeSpec
-from ppdet.utils.logger import setup_logger
+
+from .ppdet_import import import_ppdet
+
+import_ppdet()  # before any ppdet name: its import flips PIL's truncated-image flag
+from ppdet.modeling.shape_spec import ShapeSpec  # noqa: E402
+from ppdet.utils.logger import setup_logger  # noqa: E402
 
 from ..arch.econvnext import ARCH_SETTINGS
 from ..arch.econvnext import EConvNeXt as _EConvNeXtNet
