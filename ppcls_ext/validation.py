@@ -5,6 +5,8 @@
 neither imports the other to check a config. A misspelt key would otherwise be ignored
 silently and a run would train with a default the user never meant.
 """
+from ppcls_infer.cli import UserError
+
 from .factory import unknown_keys_message
 
 # ``Slim: {quant: {name: pact}}``, PaddleClas's section for quantization-aware training
@@ -14,7 +16,7 @@ QUANT_KEYS = {"name"}
 QUANTIZERS = ("pact",)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config problem, with the file and key at fault."""
 
 

@@ -7,12 +7,14 @@ import paddle
 import pytest
 
 pytest.importorskip("ppdet")
-import ppcls_ext.det  # noqa: E402,F401
+import ppcls_ext.det  # noqa: E402
 from ppcls_ext.arch.econvnext import EConvNeXt_mini, EConvNeXt_tiny  # noqa: E402
 from ppcls_ext.det.backbone import EConvNeXt  # noqa: E402
 from ppdet.core.workspace import create, global_config, load_config  # noqa: E402
 
 from det_helpers import CONFIG_DIR  # noqa: E402
+
+ppcls_ext.det.install()
 
 
 class _Lines(logging.Handler):
@@ -177,7 +179,7 @@ def test_pretrain_weights_reads_a_classification_checkpoint_once(tmp_path, monke
     """PaddleDetection's ``pretrain_weights`` with a classification checkpoint (.pdparams or
     .safetensors, suffix omitted): read once by the wrapper and handed to the backbone, which
     read it a second time before; PaddleDetection's own loader is not called."""
-    from ppcls_ext.det.pretrain import _wrap
+    from ppcls_ext.det.pretrain import wrap_load_pretrain_weight as _wrap
     from ppcls_ext.io import state_dict as io_state_dict
     from ppcls_ext.io import write_state_dict
 

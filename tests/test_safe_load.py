@@ -246,7 +246,7 @@ def test_trust_switch_and_corrupt_files(tmp_path, monkeypatch, ppcls_warnings):
 
 
 def test_paddleclas_engine_loads_are_guarded_too(tmp_path, marker, monkeypatch):
-    """Under PADDLECLAS_ROOT, tools/_launch.py hands the config to PaddleClas's engine, whose
+    """Under PADDLECLAS_ROOT, ppcls_ext.commands hands the config to PaddleClas's engine, whose
     save_load calls paddle.load itself: guard_paddle_load routes those calls through the
     allow-list (shown here on the wheel's copy of the same function)."""
     from paddleclas.ppcls.utils.save_load import load_dygraph_pretrain

@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ppcls_infer.cli import USER_ERRORS, report
 
 FORMATS = (".pdparams", ".safetensors")
 
@@ -93,9 +93,8 @@ def main(argv=None):
             if state is None:
                 return 2
         write_state_dict(state, args.dst)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # RuntimeError: no safetensors
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (*USER_ERRORS, RuntimeError) as exc:  # RuntimeError: safetensors not installed
+        return report(exc)
     print(f"wrote {args.dst} ({len(state)} tensors)")
     return 0
 

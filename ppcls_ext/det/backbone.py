@@ -9,9 +9,12 @@ parameter names are the classification network's, so a classification checkpoint
 ``tools/train.py`` fits key for key (the classifier aside).
 """
 import paddle.nn as nn
-from ppdet.core.workspace import register, serializable
-from ppdet.modeling.shape_spec import ShapeSpec
-from ppdet.utils.logger import setup_logger
+
+from .ppdet_import import import_ppdet
+
+import_ppdet()  # before any ppdet name: its import flips PIL's truncated-image flag
+from ppdet.modeling.shape_spec import ShapeSpec  # noqa: E402
+from ppdet.utils.logger import setup_logger  # noqa: E402
 
 from ..arch.econvnext import ARCH_SETTINGS
 from ..arch.econvnext import EConvNeXt as _EConvNeXtNet
@@ -32,10 +35,9 @@ def is_classification_state(state):
             and not any(k.startswith("backbone.") for k in keys))
 
 
-@register
-@serializable
 class EConvNeXt(_EConvNeXtNet):
-    """E-ConvNeXt backbone for PaddleDetection (config section ``EConvNeXt:``).
+    """E-ConvNeXt backbone for PaddleDetection (config section ``EConvNeXt:``; registered into
+    PaddleDetection's workspace by ``ppcls_ext.det.install()``, not on import).
 
     Args:
         arch: "mini", "tiny", "small" (or an arch dict, see ``ppcls_ext.arch.econvnext``).

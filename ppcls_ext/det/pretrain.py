@@ -13,10 +13,9 @@ import functools
 from ..io import is_url, read_weights
 from .backbone import EConvNeXt, is_classification_state
 
-_STATE = {"applied": False}
-
-
-def _wrap(original):
+def wrap_load_pretrain_weight(original):
+    """``original`` (PaddleDetection's ``load_pretrain_weight``) wrapped as the module docstring
+    says; ``ppcls_ext.det.install()`` puts the wrapper where the Trainer looks it up."""
     @functools.wraps(original)
     def load_pretrain_weight(model, pretrain_weight):
         backbone = getattr(model, "backbone", None)
@@ -34,16 +33,3 @@ def _wrap(original):
     load_pretrain_weight._ppcls_ext_patched = True
     return load_pretrain_weight
 
-
-def patch_load_pretrain_weight():
-    """Wrap ``load_pretrain_weight`` where PaddleDetection looks it up (the checkpoint module
-    and the name the Trainer imported from it)."""
-    if _STATE["applied"]:
-        return True
-    import ppdet.engine.trainer as trainer
-    import ppdet.utils.checkpoint as checkpoint
-    wrapped = _wrap(checkpoint.load_pretrain_weight)
-    checkpoint.load_pretrain_weight = wrapped
-    trainer.load_pretrain_weight = wrapped
-    _STATE["applied"] = True
-    return True

@@ -1,12 +1,15 @@
 """Load a PaddleClas YAML config (with ``-o`` overrides) and reject keys nobody reads.
 
-Parsing and overrides are the paddleclas wheel's ``ppcls.utils.config``; what is added is
+Parsing is the paddleclas wheel's ``ppcls.utils.config.parse_config`` (YAML into AttrDict);
+``-o`` overrides go through the project's one parser, ``ppcls_infer.cli.apply_overrides``
+(PaddleClas's override semantics, values as YAML literals, never ``eval``). What is added is
 validation (``ppcls_ext.validation`` holds ``ConfigError`` and the optional sections' schema,
 so that ``slim`` checks its section without importing this module).
 """
 import os
 
 import yaml
+from ppcls_infer.cli import apply_overrides, make_parser
 
 from .._ppcls import ppcls_module
 from ..io import SAVE_FORMATS
@@ -58,22 +61,20 @@ def load_config(path, overrides=None, validate=True):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"config file {path!r} does not exist")
     try:
-        config = _cfg.get_config(path, overrides=overrides, show=False)
+        config = _cfg.parse_config(path)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    except (KeyError, IndexError, ValueError, AssertionError) as exc:
-        raise ConfigError(f"{path}: cannot apply overrides {overrides}: {exc!r}") from exc
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the YAML top level must be a mapping of sections")
+    # a whole section may be added (-o AMP.use_amp=true), a misspelt one may not
+    apply_overrides(config, overrides,
+                    new_section=lambda path: len(path) == 1 and path[0] in TOP_LEVEL_KEYS)
+    _cfg.create_attr_dict(config)  # sections an override added become AttrDicts too
     if validate:
         validate_config(config, path)
     return config
 
 
-def parse_args(description):
-    """PaddleClas's command line: ``-c CONFIG`` and repeated ``-o Key=value``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("-c", "--config", required=True, help="PaddleClas YAML config")
-    parser.add_argument("-o", "--override", action="append", default=[],
-                        help="override a config value, e.g. -o Global.epochs=10")
-    return parser.parse_args()
+def parse_args(description, argv=None):
+    """PaddleClas's command line: ``-c CONFIG`` and ``-o Key=value`` (ppcls_infer.cli)."""
+    return make_parser(description).parse_args(argv)

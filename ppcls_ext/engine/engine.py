@@ -11,12 +11,12 @@ import random
 import numpy as np
 import paddle
 import paddle.distributed as dist
+from ppcls_infer.cli import select_device
 
 from ..io import load_checkpoint, load_ema, load_pretrained
 from ..registry import build_model
 from ..slim.qat import prepare_qat
 from .data import build_dataloader
-from .device import select_device
 from .losses import build_loss
 from .metrics import build_metrics
 from .optimizer import build_optimizer
