@@ -9,8 +9,8 @@ import numpy as np
 import paddle
 import pytest
 
-from ppcls_ext import pickle_scan
-from ppcls_ext.pickle_scan import ScanCorrupt, ScanRefused, scan
+from ppcls_ext.io import pickle_scan
+from ppcls_ext.io.pickle_scan import ScanCorrupt, ScanRefused, scan
 
 _reconstruct = np.core.multiarray._reconstruct
 

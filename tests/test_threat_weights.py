@@ -53,7 +53,7 @@ _JIT_TRAP = """\
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("route", ["paddle.load", "ppdet.load_weight"])
+@pytest.mark.parametrize("route", ["paddle.load", "ppdet.load_pretrain_weight"])
 def test_jit_prefix_route_refused(tmp_path, route):
     """``weights=evil/X``: ``X.pdparams`` is no file but ``X.pdparams.pdmodel`` /
     ``.pdiparams`` / ``.pdiparams.info`` exist: Paddle's legacy loader unpickles the
@@ -66,8 +66,8 @@ def test_jit_prefix_route_refused(tmp_path, route):
                 f"    paddle.load({prefix!r})")
     else:
         load = ("import ppcls_ext.det\n    from ppcls_ext.io import guard_paddle_load\n"
-                "    guard_paddle_load()\n    from ppdet.utils.checkpoint import load_weight\n"
-                f"    load_weight(m, {prefix[:-len('.pdparams')]!r})")
+                "    guard_paddle_load()\n    from ppdet.utils.checkpoint import load_pretrain_weight\n"
+                f"    load_pretrain_weight(m, {prefix[:-len('.pdparams')]!r})")
     proc = _python(_JIT_TRAP.format(prefix=prefix, marker=marker, load=load),
                    env={"FLAGS_enable_pir_api": "0"})
     assert not marker.exists(), proc.stderr[-2000:]

@@ -4,12 +4,17 @@ The allow-list check is ``check_pickle_allowlist`` (the one function that decide
 pickle may be loaded); ``read_pickle`` is the only reader of a pickle file in the project.
 
 ``paddle.load`` is ``pickle.load``: a file someone sent you can import and call anything
-(``os.system`` ...). Here the file is first unpickled by an ``Unpickler`` whose
-``find_class`` only resolves the globals ``paddle.save`` really writes (the "Restricting
-Globals" recipe of Python's ``pickle`` docs); any other global stops the load with one line
-naming the file and the global, before anything is called. Only bytes that passed that check
-are then handed to ``paddle.load`` (from memory, so the file cannot change in between), which
-keeps Paddle's own post-processing (tensor names, >4 GB parameters split in pieces).
+(``os.system`` ...), and even the globals ``paddle.save`` writes can allocate any amount of
+memory (``_reconstruct`` with a huge shape, one array referenced thousands of times). Here
+the file's opcodes are first checked by ``pickle_scan.scan``, which builds nothing: only the
+globals ``paddle.save`` really writes (the "Restricting Globals" recipe of Python's
+``pickle`` docs, applied to the opcode stream), arrays no larger than the file's own bytes,
+shared references bounded; anything else stops the load with one line naming the file and
+what was refused. Only bytes that passed that check are then handed to ``paddle.load`` (from
+memory, so the file cannot change in between), which keeps Paddle's own post-processing
+(tensor names, >4 GB parameters split in pieces). ``guard_paddle_load`` also refuses
+``paddle.load`` of a folder or a model prefix (Paddle's legacy routes unpickle
+``.pdiparams.info`` unchecked).
 
 What Paddle 3.3.1 writes (``paddle/framework/io.py``; checked with a recording unpickler on
 real files of this project: model, AdamW/Momentum optimizer with LR scheduler, EMA, states):
@@ -28,28 +33,12 @@ nothing this project saves holds one.
 ``PPCLS_TRUST_PICKLE=1`` skips the check and calls ``paddle.load`` on the file directly, for
 files you made yourself that the check refuses (it is off by default).
 """
-import _compat_pickle
 import io
 import os
-import pickle
 
-import numpy as np
+from .pickle_scan import ScanCorrupt, ScanRefused, scan
 
 TRUST_ENV = "PPCLS_TRUST_PICKLE"
-
-_NUMPY_CORE = np.core.multiarray
-# (module, name) -> the object it resolves to. Nothing else is ever imported.
-ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _NUMPY_CORE._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _NUMPY_CORE._reconstruct,
-    ("numpy.core.multiarray", "scalar"): _NUMPY_CORE.scalar,
-    ("numpy._core.multiarray", "scalar"): _NUMPY_CORE.scalar,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("builtins", "tuple"): tuple,
-    ("collections", "OrderedDict"): __import__("collections").OrderedDict,
-    ("_codecs", "encode"): __import__("codecs").encode,
-}
 
 
 class UnsafeCheckpointError(ValueError):
@@ -60,44 +49,22 @@ def trust_enabled():
     return os.environ.get(TRUST_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-class _AllowListUnpickler(pickle.Unpickler):
-    def __init__(self, file, path):
-        super().__init__(file, encoding="latin1")  # as paddle.load reads
-        self._path = path
-
-    def find_class(self, module, name):
-        # Python 2 spellings in protocol-2 pickles (__builtin__.tuple), mapped the way the
-        # stdlib's own find_class does with fix_imports; the result is still allow-listed.
-        if (module, name) in _compat_pickle.NAME_MAPPING:
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        try:
-            return ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise UnsafeCheckpointError(
-                f"Refusing to load {self._path!r}: it asks to import {module}.{name}, which "
-                "paddle.save never writes (checkpoints hold only numpy arrays, dtypes, dicts, "
-                "lists, tuples, numbers and strings); the file may be booby-trapped. If you "
-                f"made it yourself and trust it, set {TRUST_ENV}=1.") from None
-
-    def persistent_load(self, pid):
-        raise UnsafeCheckpointError(f"Refusing to load {self._path!r}: it uses pickle "
-                                    "persistent ids, which paddle.save never writes.")
-
-
 def check_pickle_allowlist(data, path):
-    """Unpickle ``data`` (bytes of file ``path``) with the allow-list; raise
-    ``UnsafeCheckpointError`` on a refused global, ValueError on a broken file."""
+    """Check ``data`` (bytes of file ``path``) from its opcodes (``pickle_scan.scan``: the
+    allow-listed globals, arrays no larger than the file's bytes, bounded shared references;
+    nothing is built). Raise ``UnsafeCheckpointError`` on a refusal, ValueError on a broken
+    file."""
     try:
-        _AllowListUnpickler(io.BytesIO(data), path).load()
-    except UnsafeCheckpointError:
-        raise
-    except Exception as exc:  # pickle raises many types on truncated/foreign bytes
+        scan(data, path)
+    except ScanRefused as exc:
+        raise UnsafeCheckpointError(f"{exc}. If you made it yourself and trust it, set "
+                                    f"{TRUST_ENV}=1.") from None
+    except ScanCorrupt as exc:
         hint = ""
         if data[8:10] == b'{"':  # 8-byte header length, then JSON: the safetensors layout
             hint = "; it looks like a safetensors file: give it the .safetensors suffix"
         raise ValueError(f"Cannot read {path!r}: the file is corrupt, truncated or not a "
-                         f"Paddle checkpoint ({type(exc).__name__}: {exc}){hint}") from None
+                         f"Paddle checkpoint ({exc}){hint}") from None
 
 
 def read_pickle(path):
@@ -133,8 +100,15 @@ def guard_paddle_load():
 
     def guarded_load(path, **configs):
         if trust_enabled() or configs.get("safetensors") or \
-                not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
+                not isinstance(path, (str, os.PathLike)):
             return original(path, **configs)
+        if not os.path.isfile(path):
+            # a directory or a model prefix: Paddle's legacy routes unpickle
+            # ``<prefix>.pdiparams.info`` (and older formats) without any check
+            raise UnsafeCheckpointError(
+                f"Refusing to load {os.fspath(path)!r}: it is not a file (a folder or a model "
+                "prefix, which Paddle reads through unchecked pickles); pass the .pdparams "
+                f"file itself. If you made it yourself and trust it, set {TRUST_ENV}=1.")
         with open(path, "rb") as f:
             data = f.read()
         check_pickle_allowlist(data, os.fspath(path))

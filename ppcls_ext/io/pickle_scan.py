@@ -25,14 +25,13 @@ shapes of what Paddle 3 writes (``paddle/framework/io.py``):
 ``ScanRefused`` (a ValueError) names the file and what was refused; ``ScanCorrupt`` a file
 that is not a complete pickle. Memory used: the opcode stream, one record per value.
 """
+import _compat_pickle
 import math
 import pickletools
 import re
 
 _NUMPY = ("numpy.core.multiarray", "numpy._core.multiarray")
 _DTYPE = re.compile(r"^[<>|=]?(\?|b1|[iu][1248]|f[248]|c(8|16)|[SU]\d{1,6})$")
-PY2_NAMES = {("__builtin__", "tuple"): ("builtins", "tuple"),
-             ("copy_reg", "_reconstructor"): ("copyreg", "_reconstructor")}
 
 
 class ScanRefused(ValueError):
@@ -238,9 +237,11 @@ class _Scanner:
         return False
 
     def global_(self, module, attr, pos):
-        module, attr = PY2_NAMES.get((module, attr), (module, attr))
-        if module == "__builtin__":
-            module = "builtins"
+        # Python 2 spellings of protocol-2 pickles (__builtin__.tuple), mapped as the
+        # stdlib's find_class does with fix_imports; the result is still allow-listed
+        if (module, attr) in _compat_pickle.NAME_MAPPING:
+            module, attr = _compat_pickle.NAME_MAPPING[(module, attr)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         key = ("numpy.core.multiarray", attr) if module in _NUMPY else (module, attr)
         if key not in {("numpy.core.multiarray", "_reconstruct"),
                        ("numpy.core.multiarray", "scalar"), ("numpy", "ndarray"),
