@@ -110,9 +110,11 @@ def _export(args):
 
         print(f"int8 model written to {export_qat(config)}")
         return
-    save_dir = export(config)
+    # ONNX is written into the export's staging folder: both are swapped in together
+    save_dir = export(config, finish=(lambda folder: to_onnx(
+        folder, opset_version=args.opset)) if args.onnx else None)
     if args.onnx:
-        print(f"ONNX model written to {to_onnx(save_dir, opset_version=args.opset)}")
+        print(f"ONNX model written to {os.path.join(save_dir, 'inference.onnx')}")
 
 
 def export_model(argv=None):

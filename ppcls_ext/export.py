@@ -9,12 +9,15 @@ so that the predictor preprocesses exactly as training-time inference does.
 """
 import copy
 import os
+import shutil
 
 import paddle
 import paddle.nn as nn
 
 from ._ppcls import logger, ppcls_module, resolve_paddleclas_path
 from .io import WEIGHT_SUFFIXES, load_pretrained, resolve_weights_path
+from .outputs import (atomic_write, output_errors, refuse_symlink, staging_folder,
+                      swap_in_folder)
 from .registry import build_model
 
 
@@ -72,14 +75,13 @@ def _record_input_shape(yml, image_shape, extra_global=None):
     (and ``extra_global``: an int8 export marks itself with ``quantized: int8``)."""
     import yaml
 
-    with open(yml) as f:
-        content = yaml.safe_load(f)
+    from ppcls_infer.bounded_yaml import load_file
+
+    content = load_file(yml)
     content = dict(Global=dict(content.get("Global") or {}, image_shape=list(image_shape),
                                **(extra_global or {})),
                    **{k: v for k, v in content.items() if k != "Global"})
-    with open(yml + ".tmp", "w") as f:
-        yaml.safe_dump(content, f, sort_keys=False)
-    os.replace(yml + ".tmp", yml)
+    atomic_write(yml, yaml.safe_dump(content, sort_keys=False))
 
 
 def save_inference_model(model, save_dir, image_shape, add_softmax=True):
@@ -93,12 +95,19 @@ def save_inference_model(model, save_dir, image_shape, add_softmax=True):
     paddle.jit.save(static, os.path.join(save_dir, "inference"))
 
 
-def export(config, model=None, extra_global=None):
+def export(config, model=None, extra_global=None, finish=None):
     """Write the inference model; returns the save directory.
 
     ``model``: an already built and loaded model (int8 export, ``ppcls_ext.slim``) instead of
     ``Arch`` + ``Global.pretrained_model``; ``extra_global``: more ``Global`` keys for
-    inference.yml."""
+    inference.yml; ``finish(folder)``: writes more files (ONNX) into the export before it is
+    put in place.
+
+    All or nothing: everything is written into a new folder next to ``save_inference_dir``,
+    which then replaces the old export in one step (``ppcls_ext.outputs.swap_in_folder``).
+    A failure (disk full, conversion error, interruption) leaves the previous export as it
+    was and removes the partial folder; no file of an older export survives beside a new one.
+    """
     ppcls_module("utils.logger").init_logger()  # dump_infer_config logs through it
     g = config["Global"]
     save_dir = g.get("save_inference_dir") or "./inference"
@@ -112,11 +121,21 @@ def export(config, model=None, extra_global=None):
         else:
             logger.warning("Global.pretrained_model is not set: exporting random weights")
     dump_cfg = _infer_config_for_dump(config)  # fail before writing anything
-    os.makedirs(save_dir, exist_ok=True)
-    save_inference_model(model, save_dir, image_shape, bool(g.get("infer_add_softmax", True)))
-    yml = os.path.join(save_dir, "inference.yml")
-    ppcls_module("utils.config").dump_infer_config(dump_cfg, yml)
-    _record_input_shape(yml, image_shape, extra_global)
+    refuse_symlink(save_dir)
+    stage = staging_folder(save_dir)
+    try:
+        with output_errors(save_dir, "write the export"):
+            save_inference_model(model, stage, image_shape,
+                                 bool(g.get("infer_add_softmax", True)))
+            yml = os.path.join(stage, "inference.yml")
+            ppcls_module("utils.config").dump_infer_config(dump_cfg, yml)
+            _record_input_shape(yml, image_shape, extra_global)
+            if finish is not None:
+                finish(stage)
+        swap_in_folder(stage, save_dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
     logger.info("Inference model written to %s", save_dir)
     return save_dir
 
@@ -139,8 +158,8 @@ def to_onnx(model_dir, save_file=None, opset_version=13):
             raise FileNotFoundError(f"{path} not found: export the model first "
                                     "(tools/export_model.py)")
     save_file = save_file or os.path.join(model_dir, "inference.onnx")
-    tmp = save_file + ".tmp"
-    paddle2onnx.export(model_file, params_file, tmp, opset_version=opset_version,
-                       enable_onnx_checker=True, optimize_tool="None")
-    os.replace(tmp, save_file)
-    return save_file
+
+    def convert(tmp):
+        paddle2onnx.export(model_file, params_file, tmp, opset_version=opset_version,
+                           enable_onnx_checker=True, optimize_tool="None")
+    return atomic_write(save_file, writer=convert)

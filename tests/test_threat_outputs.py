@@ -267,3 +267,45 @@ def test_checkpoint_save_never_writes_through_planted_temporaries(tmp_path):
     save_checkpoint(str(out), "latest", model, states={"epoch": 1})
     assert all(v.read_text() == SECRET for v in victims)
     assert not any(p.is_symlink() for p in out.iterdir())
+
+
+# ------------------------------------------------------------ export all or nothing (8)
+@pytest.mark.integration
+def test_failed_export_leaves_previous_export_intact(tmp_path, monkeypatch):
+    """Disk full while the new export is written (after inference.pdiparams, while writing
+    inference.yml): the old export, ONNX included, is untouched and no partial folder stays.
+    Then a successful export without ONNX replaces the folder whole: no stale
+    inference.onnx of the older model survives beside the new weights."""
+    import paddle
+
+    from engine_helpers import QUICK_START, load
+    from ppcls_ext import export as export_mod
+
+    out = tmp_path / "inference"
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"{i} c{i}" for i in range(10)) + "\n")
+    config = load(QUICK_START, [f"Global.save_inference_dir={out}", "Global.device=cpu",
+                                f"Infer.PostProcess.class_id_map_file={labels}"])
+    paddle.seed(1)
+    export_mod.export(config, finish=lambda d: open(os.path.join(d, "inference.onnx"),
+                                                    "wb").write(b"old onnx"))
+    before = {p: (out / p).read_bytes() for p in sorted(os.listdir(out))}
+    assert {"inference.json", "inference.pdiparams", "inference.yml",
+            "inference.onnx"} <= set(before)
+
+    import yaml
+
+    def full_disk(*a, **k):  # ENOSPC while inference.yml is written
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(yaml, "safe_dump", full_disk)
+    paddle.seed(2)
+    with pytest.raises(outputs.OutputError, match="the disk is full"):
+        export_mod.export(config)
+    assert {p: (out / p).read_bytes() for p in sorted(os.listdir(out))} == before
+    assert sorted(os.listdir(tmp_path)) == ["inference", "labels.txt"]
+
+    monkeypatch.undo()
+    export_mod.export(config)
+    after = set(os.listdir(out))
+    assert "inference.onnx" not in after and "image_shape" in (out / "inference.yml").read_text()
+    assert (out / "inference.pdiparams").read_bytes() != before["inference.pdiparams"]

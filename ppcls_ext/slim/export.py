@@ -23,18 +23,20 @@ def export_int8(config, float_model, quantized, method, act_dtype="uint8"):
     """Export ``float_model`` with the int8 layers ``quantized`` = ``[(name, weight,
     threshold)]``; returns the save directory."""
     extra = dict(quantized="int8", quant_method=method, quant_act_dtype=act_dtype)
-    save_dir = export(config, model=float_model, extra_global=extra)
-    onnx_file = os.path.join(save_dir, "inference.onnx")
-    fp32_tmp = os.path.join(save_dir, "inference_fp32.onnx.tmp")
-    try:
-        to_onnx(save_dir, fp32_tmp)
-        count = write_int8_onnx(fp32_tmp, onnx_file, [(w, t) for _, w, t in quantized],
-                                act_dtype)
-    finally:
-        if os.path.exists(fp32_tmp):
-            os.remove(fp32_tmp)
+    counted = []
+
+    def write_onnx(folder):  # inside the export's staging folder: swapped in whole
+        fp32_tmp = os.path.join(folder, "inference_fp32.onnx.tmp")
+        try:
+            to_onnx(folder, fp32_tmp)
+            counted.append(write_int8_onnx(fp32_tmp, os.path.join(folder, "inference.onnx"),
+                                           [(w, t) for _, w, t in quantized], act_dtype))
+        finally:
+            if os.path.exists(fp32_tmp):
+                os.remove(fp32_tmp)
+    save_dir = export(config, model=float_model, extra_global=extra, finish=write_onnx)
     logger.info("int8 ONNX model (%s, %d convs int8, %s activations) written to %s",
-                method, count, act_dtype, onnx_file)
+                method, counted[0], act_dtype, os.path.join(save_dir, "inference.onnx"))
     return save_dir
 
 
