@@ -214,8 +214,12 @@ def staging_folder(target):
     parent = os.path.dirname(os.path.abspath(target)) or "."
     with output_errors(target, "create a folder next to"):
         os.makedirs(parent, exist_ok=True)
-        return tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", suffix=".staging",
-                                dir=parent)
+        folder = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", suffix=".staging",
+                                  dir=parent)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(folder, 0o777 & ~umask)  # mkdtemp's 0700 would become the export's mode
+        return folder
 
 
 def swap_in_folder(staged, target):
