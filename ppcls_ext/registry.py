@@ -50,6 +50,15 @@ def register(arch_module=None):
         patching.apply(f"{PREFIX}{module.__name__}", add(module))
     if arch_module is None and len(modules) > 1:
         patching.apply(f"{PREFIX}shared_logger", _share_logger)
+    if arch_module is None:
+        # no code from configs: model and layer names by lookup, never eval (safe_names);
+        # every paddle.load (the wheel's load_dygraph_pretrain for a stock backbone's
+        # Arch.pretrained included) through the pickle scan
+        from . import safe_names
+        from .io import guard_paddle_load
+
+        patching.apply(f"{PREFIX}safe_names", lambda rec: safe_names.install(rec))
+        guard_paddle_load()
     return [m.__name__ for m in modules]
 
 

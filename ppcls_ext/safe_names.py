@@ -16,8 +16,8 @@ the module's globals before the builtins, so the library code is unchanged) that
   ``paddle.nn.Layer`` class or a backbone factory function (``ppcls.arch.backbone``,
   ``ppcls_ext.arch``), not helpers such as ``load_dygraph_pretrain``.
 
-Anything else raises ``UnsafeNameError`` naming the string. Applied by ``ppcls_ext.register()``
-and ``ppcls_ext.det.install()``.
+Anything else raises ``UnsafeNameError`` naming the string. Applied (through
+``ppcls_ext.patching``, undoable) by ``ppcls_ext.register()`` and ``ppcls_ext.det.install()``.
 """
 import ast
 import builtins
@@ -102,11 +102,15 @@ def resolver(namespace, module_name, registry=False):
 _MISSING = object()
 
 
-def _patch(module):
+def _patch(module, rec=None):
     if getattr(getattr(module, "eval", None), "__ppcls_ext_safe_eval__", False):
         return False
-    module.eval = resolver(vars(module), module.__name__,
-                           registry=module.__name__.endswith(REGISTRY_SUFFIX))
+    safe = resolver(vars(module), module.__name__,
+                    registry=module.__name__.endswith(REGISTRY_SUFFIX))
+    if rec is not None:
+        rec.setattr(module, "eval", safe)
+    else:
+        module.eval = safe
     return True
 
 
@@ -117,10 +121,10 @@ def _import(name):
         return None
 
 
-def install(ppcls_prefixes=None, ppdet=False):
+def install(rec=None, ppcls_prefixes=None, ppdet=False):
     """Patch the eval sites of every PaddleClas found (``ppcls_prefixes``: default those of
     ``ppcls_ext._ppcls.arch_packages()``) and, with ``ppdet=True``, PaddleDetection's.
-    Returns the patched module names."""
+    ``rec``: a ``ppcls_ext.patching`` recorder (undoable). Returns the patched module names."""
     if ppcls_prefixes is None:
         from . import _ppcls
 
@@ -132,6 +136,6 @@ def install(ppcls_prefixes=None, ppdet=False):
     for name in names:
         module = _import(name)
         if module is not None:
-            _patch(module)
+            _patch(module, rec)
             patched.append(name)
     return patched

@@ -61,7 +61,9 @@ def test_bounded_yaml_refuses_python_tags(tmp_path):
 # ------------------------------------------------------------ detection configs (case 3)
 @pytest.fixture(scope="module")
 def det_loader():
-    import ppcls_ext.det  # noqa: F401  ppdet imported, its tags registered
+    import ppcls_ext.det
+
+    ppcls_ext.det.install()  # what the detection tools do first
     from ppcls_ext.det import config_loader
 
     return config_loader
@@ -150,14 +152,20 @@ def test_det_config_project_configs_match_ppdet_reader(det_loader, repo_root):
     """Every shipped detection config reads the same as with PaddleDetection's reader."""
     import glob
 
-    from ppdet.core.workspace import _load_config_with_base
+    from ppcls_ext import det, patching
+    from ppdet.core import workspace
 
     paths = sorted(glob.glob(os.path.join(repo_root, "configs", "detection", "**", "*.yml"),
                              recursive=True))
     assert paths
-    original = getattr(_load_config_with_base, "__wrapped_original__", _load_config_with_base)
-    for path in paths:
-        assert det_loader.load_with_base(path) == original(path), path
+    patching.undo(next(n for n in patching.names() if n.endswith("safe_config")))
+    try:
+        original = workspace._load_config_with_base  # PaddleDetection's own (yaml.Loader)
+        assert original.__module__ == "ppdet.core.workspace"
+        for path in paths:
+            assert det_loader.load_with_base(path) == original(path), path
+    finally:
+        det.install()
 
 
 @pytest.mark.integration

@@ -86,7 +86,9 @@ def test_det_decode_refuses_from_header(no_pixel_decoding, tmp_path, monkeypatch
     """PaddleDetection's ``Decode`` (cv2) gets the same header check."""
     import cv2
 
-    import ppcls_ext.det  # noqa: F401  applies the compat patches
+    import ppcls_ext.det
+
+    ppcls_ext.det.install()
     from ppdet.data.transform.operators import Decode
 
     def imdecode(*args, **kwargs):
@@ -100,7 +102,9 @@ def test_det_decode_refuses_from_header(no_pixel_decoding, tmp_path, monkeypatch
 
 @pytest.mark.integration
 def test_det_decode_still_decodes(tmp_path):
-    import ppcls_ext.det  # noqa: F401
+    import ppcls_ext.det
+
+    ppcls_ext.det.install()
     from ppdet.data.transform.operators import Decode
 
     path = tmp_path / "ok.png"

@@ -6,8 +6,14 @@ import re
 
 import pytest
 
+import ppcls_ext
 from ppcls_ext import safe_names
 from ppcls_ext.registry import build_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _registered():
+    ppcls_ext.register()  # what every tool does first
 
 
 def _expr(marker):

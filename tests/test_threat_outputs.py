@@ -60,7 +60,9 @@ def test_visualdl_folder_symlink_refused(tmp_path):
 
 @pytest.mark.integration
 def test_det_history_never_written_through_symlink(tmp_path):
-    import ppcls_ext.det  # noqa: F401
+    import ppcls_ext.det
+
+    ppcls_ext.det.install()
     from ppcls_ext.det.history import EvalHistory, plot_history
 
     out, victim = tmp_path / "out", tmp_path / "victim.txt"

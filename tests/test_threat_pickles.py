@@ -178,7 +178,9 @@ def test_scan_builds_no_array(paddle_files, monkeypatch):
 
 @pytest.mark.integration
 def test_ppdet_decode_cache_pickle_cannot_run_code(tmp_path):
-    import ppcls_ext.det  # noqa: F401  compat patches
+    import ppcls_ext.det
+
+    ppcls_ext.det.install()
     from ppdet.data.transform.operators import DecodeCache
 
     marker = tmp_path / "pwned"

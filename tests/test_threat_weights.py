@@ -65,7 +65,8 @@ def test_jit_prefix_route_refused(tmp_path, route):
         load = ("from ppcls_ext.io import guard_paddle_load\n    guard_paddle_load()\n"
                 f"    paddle.load({prefix!r})")
     else:
-        load = ("import ppcls_ext.det\n    from ppcls_ext.io import guard_paddle_load\n"
+        load = ("import ppcls_ext.det\n    ppcls_ext.det.install()\n"
+                "    from ppcls_ext.io import guard_paddle_load\n"
                 "    guard_paddle_load()\n    from ppdet.utils.checkpoint import load_pretrain_weight\n"
                 f"    load_pretrain_weight(m, {prefix[:-len('.pdparams')]!r})")
     proc = _python(_JIT_TRAP.format(prefix=prefix, marker=marker, load=load),

@@ -60,6 +60,13 @@ def install():
     from . import compat
 
     compat.apply_all()
+    from .. import safe_names
+    from . import config_loader
+
+    # no code from configs: ppdet's eval sites look names up; its config reader reads data
+    patching.apply(PREFIX + "safe_names",
+                   lambda rec: safe_names.install(rec, ppcls_prefixes=(), ppdet=True))
+    patching.apply(PREFIX + "safe_config", config_loader.patch)
     patching.apply(PREFIX + "register_backbone", _register_backbone)
     patching.apply(PREFIX + "pretrain_weights", _pretrain_weights)
     return patching.names(PREFIX)

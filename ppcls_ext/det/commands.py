@@ -49,23 +49,27 @@ def _setup():
 
 
 def parser(description=None):
-    return make_parser(description, config_required=False)
+    p = make_parser(description, config_required=False)
+    p.add_argument("--allow_base_outside", action="store_true", default=False,
+                   help="let the config's _BASE_ files lie outside its configs/ tree and "
+                        "this project's configs/ (only for a config you trust)")
+    return p
 
 
 def _new_key(path):
     return len(path) > 1 or path[0] in RUNTIME_KEYS
 
 
-def load(flags, exclude=("config", "override")):
+def load(flags, exclude=("config", "override", "allow_base_outside")):
     """Config of ``-c`` with ``-o`` overrides and the other command-line flags merged in."""
     if not flags.config:
         raise UserError("no config given: pass -c configs/detection/<name>.yml")
     if not os.path.isfile(flags.config):
         raise UserError(f"config file {flags.config} does not exist")
     _setup()
-    from ppdet.core.workspace import load_config
+    from .config_loader import load_config  # as data: ppdet's own !Class tags only
 
-    cfg = load_config(flags.config)
+    cfg = load_config(flags.config, getattr(flags, "allow_base_outside", False))
     for key, value in vars(flags).items():  # ppdet's merge_args
         if key not in exclude:
             cfg[key] = value
@@ -158,6 +162,14 @@ def run_train(flags):
 
     check_config_datasets(cfg, ("TrainDataset", "EvalDataset") if flags.eval
                           else ("TrainDataset",))
+    if paddle.distributed.get_rank() == 0:
+        # one training per output folder (a second one refuses, naming the first); held
+        # until the process ends
+        from ..outputs import OutputLock
+
+        name = os.path.splitext(os.path.basename(flags.config))[0]
+        OutputLock(os.path.join(cfg.get("save_dir", "output"), name),
+                   what="detection training").acquire()
     trainer = Trainer(cfg, mode="train")
     if flags.eval and paddle.distributed.get_rank() == 0:
         from .history import attach

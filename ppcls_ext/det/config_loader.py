@@ -15,7 +15,7 @@ file's keys win, ``filename`` set, the result merged into ppdet's ``global_confi
   ``configs``, else the config's own folder) or this project's ``configs/``;
   ``allow_base_outside=True`` (the tools' ``--allow_base_outside`` flag) lifts that.
 
-``install()`` points ``ppdet.core.workspace._load_config_with_base`` at the safe reader, so
+``patch`` points ``ppdet.core.workspace._load_config_with_base`` at the safe reader, so
 ppdet's own ``load_config`` reads configs the same way.
 """
 import os
@@ -38,7 +38,9 @@ class DetConfigError(ValueError):
 
 def _registered_classes():
     """``{tag: class}`` of ppdet's ``serializable`` classes defined in trusted packages."""
-    import ppdet.core.config.yaml_helpers  # noqa: F401  (ppdet registers its tags on import)
+    from .ppdet_import import import_ppdet
+
+    import_ppdet()  # ppdet registers its tags on import
 
     classes = {}
     for tag, constructor in yaml.Loader.yaml_constructors.items():
@@ -129,6 +131,9 @@ def read_file(path):
 
 def load_with_base(path, allow_base_outside=False, _roots=None, _seen=()):
     """ppdet's ``_load_config_with_base``, safe: the merged config dict of ``path``."""
+    from .ppdet_import import import_ppdet
+
+    import_ppdet()
     from ppdet.core.workspace import AttrDict, merge_config
 
     roots = _roots or (tree_root(path), PROJECT_CONFIGS)
@@ -178,9 +183,9 @@ def load_config(path, allow_base_outside=False):
     return workspace.global_config
 
 
-def install(allow_base_outside=False):
-    """Make ppdet's own ``load_config`` (and ``ppdet.slim``'s reads) use the safe reader."""
+def patch(rec):
+    """Make ppdet's own ``load_config`` use the safe reader (a ``ppcls_ext.patching`` patch,
+    applied by ``ppcls_ext.det.install()``)."""
     from ppdet.core import workspace
 
-    workspace._load_config_with_base = \
-        lambda file_path: load_with_base(file_path, allow_base_outside)
+    rec.setattr(workspace, "_load_config_with_base", lambda file_path: load_with_base(file_path))
