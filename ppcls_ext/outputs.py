@@ -15,7 +15,7 @@ full or read-only. The rules here:
 * ``swap_in_folder`` installs a fully written staging folder in place of the old one
   (``renameat2(RENAME_EXCHANGE)`` on Linux: one atomic step), so a failed export leaves the
   previous export intact.
-* ``OutputError`` (a RuntimeError) turns a full disk, read-only folder or missing permission
+* ``OutputError`` (a ``UserError``: one line from the tools) turns a full disk, read-only folder or missing permission
   into one line naming the path.
 """
 import contextlib
@@ -28,13 +28,16 @@ import shutil
 import socket
 import tempfile
 
+from ppcls_infer.cli import UserError
+
 _DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
                 errno.EACCES: "permission denied", errno.EPERM: "permission denied",
                 errno.EDQUOT: "the disk quota is exceeded"}
 
 
-class OutputError(RuntimeError):
-    """An output could not be written; the message names the path and the cause."""
+class OutputError(UserError, RuntimeError):
+    """An output could not be written; the message names the path and the cause (the tools
+    print it as one line)."""
 
 
 class OutputBusyError(OutputError):

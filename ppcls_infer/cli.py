@@ -17,6 +17,7 @@
 import argparse
 import ast
 import difflib
+import errno
 import os
 import sys
 from collections.abc import Mapping, MutableSequence
@@ -50,22 +51,43 @@ def debug_enabled():
 
 
 def report(exc):
-    """Print a user error as one ``error:`` line on stderr and return exit status 2; with
+    """Print a user error as one ``error:`` line on stderr and return its exit status (2, or
+    the error's ``exit_status``: 128 + signal for a training stopped by a signal); with
     ``PPCLS_DEBUG=1`` re-raise it instead (call inside the ``except`` block)."""
     if debug_enabled():
         raise exc
     message = " ".join(str(exc).split()) or type(exc).__name__
     print(f"error: {message} ({DEBUG_ENV}=1 shows the traceback)", file=sys.stderr)
-    return 2
+    return getattr(exc, "exit_status", None) or 2
+
+
+# OSErrors that are the machine's state, not a bug: one line naming the path
+DISK_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
+               errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+               errno.EDQUOT: "the disk quota is exceeded"}
 
 
 def run(main, *args, user_errors=USER_ERRORS, **kwargs):
     """Call ``main(*args, **kwargs)`` under the error policy; returns its result, or exits with
-    status 2 after one ``error:`` line on stderr for a user error (traceback with PPCLS_DEBUG=1)."""
+    status 2 after one ``error:`` line on stderr for a user error (traceback with PPCLS_DEBUG=1).
+    A full disk, read-only folder or missing permission is one line too; Ctrl-C outside
+    training is ``error: interrupted`` with status 130."""
     try:
         return main(*args, **kwargs)
     except user_errors as exc:
         sys.exit(report(exc))
+    except OSError as exc:
+        if exc.errno not in DISK_ERRNOS or debug_enabled():
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: cannot write {where}{DISK_ERRNOS[exc.errno]} (errno {exc.errno}) "
+              f"({DEBUG_ENV}=1 shows the traceback)", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        if debug_enabled():
+            raise
+        print("error: interrupted (Ctrl-C)", file=sys.stderr)
+        sys.exit(130)
 
 
 def add_override_argument(parser):
@@ -91,8 +113,12 @@ def parse_value(text):
     evaluates literals only; anything else stays text. Nothing is ever executed."""
     if text == "":
         return ""
+    from .bounded_yaml import YAMLBombError, safe_load
+
     try:
-        value = yaml.safe_load(text)
+        value = safe_load(text)  # aliases bounded: no billion laughs in one -o value
+    except YAMLBombError as exc:
+        raise OverrideError(f"-o value {text[:60]!r}...: {exc}") from None
     except yaml.YAMLError:
         value = text
     if isinstance(value, str):

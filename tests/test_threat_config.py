@@ -181,3 +181,33 @@ def test_det_config_base_loop_refused(det_loader, tmp_path):
     cfg = _write(tmp_path / "b.yml", "_BASE_: ['a.yml']\n")
     with pytest.raises(det_loader.DetConfigError, match="loop"):
         det_loader.load_with_base(cfg)
+
+
+# -------------------------------------------- classification config and -o values (11, 1)
+def test_classification_config_billion_laughs_refused(tmp_path):
+    from ppcls_ext.engine.config import ConfigError, load_config
+
+    cfg = tmp_path / "bomb.yaml"
+    cfg.write_text("Global: {epochs: 1}\nArch: {name: EConvNeXt_mini}\n" + _laughs())
+    tic = time.perf_counter()
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load_config(str(cfg))
+    assert time.perf_counter() - tic < 5.0
+
+
+def test_override_value_billion_laughs_refused():
+    from ppcls_infer.cli import OverrideError, parse_overrides
+
+    doc = "{" + _laughs().strip().replace("\n", ", ") + "}"  # one flow-style line
+    with pytest.raises(OverrideError, match="expands to more than"):
+        parse_overrides([f"Global.x={doc}"])
+
+
+@pytest.mark.parametrize("value", ["__import__('os').system('touch {m}')",
+                                   "!!python/object/apply:os.system ['touch {m}']"])
+def test_override_values_are_never_run(tmp_path, value):
+    from ppcls_infer.cli import parse_overrides
+
+    marker = tmp_path / "pwned"
+    [(_, parsed)] = parse_overrides([f"Global.epochs={value.format(m=marker)}"])
+    assert isinstance(parsed, str) and not marker.exists()

@@ -16,14 +16,18 @@ import contextlib
 import signal
 import threading
 
+from ppcls_infer.cli import UserError
+
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-class TrainingInterrupted(RuntimeError):
-    """Training stopped by a signal; ``signum`` names it (exit status 128 + signum)."""
+class TrainingInterrupted(UserError, RuntimeError):
+    """Training stopped by a signal; ``signum`` names it. The tools print the message as one
+    line and exit with status 128 + signum (the shell's convention)."""
 
     def __init__(self, signum, message=None):
         self.signum = signum
+        self.exit_status = 128 + int(signum)
         super().__init__(message or f"training stopped by {signal.Signals(signum).name}")
 
 
