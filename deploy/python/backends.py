@@ -20,6 +20,7 @@ import numpy as np
 import trt_pir
 from cpu_info import cpu_flags
 from ort_layout import create_session
+from ppcls_infer import bounded_yaml
 from ppcls_infer.cli import UserError
 
 logger = logging.getLogger("deploy")
@@ -55,12 +56,11 @@ def requested_precision(g, backend):
 def is_int8_model(model_dir):
     """An int8 export says ``Global.quantized: int8`` in inference.yml (tools/quant_post.py and
     QAT export write it); a Paddle program with quantize ops counts too."""
-    import yaml
-
+    
     yml = os.path.join(model_dir, "inference.yml")
     if os.path.isfile(yml):
         with open(yml) as f:
-            g = (yaml.safe_load(f) or {}).get("Global") or {}
+            g = (bounded_yaml.safe_load(f) or {}).get("Global") or {}
         if str(g.get("quantized", "")).lower() == "int8":
             return True
     program = os.path.join(model_dir, "inference.json")

@@ -24,9 +24,9 @@ import sys
 import time
 
 import numpy as np
-import yaml
 
 from backends import check_input, create_backend
+from ppcls_infer import bounded_yaml
 from ppcls_infer.cli import USER_ERRORS, apply_overrides, make_parser, report
 from ppcls_infer.postprocess import build_postprocess, iter_batches
 from ppcls_infer.preprocess import create_operators, preprocess_file
@@ -68,7 +68,7 @@ class ClsPredictor:
         yml = os.path.join(model_dir, "inference.yml")
         if os.path.isfile(yml):
             with open(yml) as f:
-                exported = yaml.safe_load(f) or {}
+                exported = bounded_yaml.safe_load(f) or {}
         pre = (exported.get("PreProcess") or config.get("PreProcess") or {})
         self.ops = create_operators(pre.get("transform_ops"), where="PreProcess.transform_ops")
         self.postprocess = self._postprocess(config.get("PostProcess") or {}, exported)
@@ -136,7 +136,7 @@ def load_config(path, overrides):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"deploy config {path!r} does not exist")
     with open(path) as f:
-        config = yaml.safe_load(f) or {}
+        config = bounded_yaml.safe_load(f) or {}
     apply_overrides(config, overrides, new_section=lambda path: len(path) == 1 and
                     path[0] in ("Global", "PreProcess", "PostProcess"))
     if not isinstance(config.get("Global"), dict):

@@ -29,7 +29,7 @@ import sys
 import time
 
 import numpy as np
-import yaml
+from ppcls_infer import bounded_yaml
 from ppcls_infer.cli import USER_ERRORS, report
 from ppcls_infer.decode import decode_image
 
@@ -61,7 +61,7 @@ def load_infer_cfg(model_dir):
     path = os.path.join(model_dir, "infer_cfg.yml")
     _require(path, "PaddleDetection infer_cfg.yml")
     with open(path) as f:
-        cfg = yaml.safe_load(f) or {}
+        cfg = bounded_yaml.safe_load(f) or {}
     if not isinstance(cfg.get("Preprocess"), list) or not cfg.get("label_list"):
         raise ValueError(f"{path} has no Preprocess list or label_list; re-export the model "
                          "with tools/det/export_model.py")
