@@ -152,3 +152,23 @@ def test_no_module_reaches_into_another_packages_private_names():
             bad.append(f"{modules[importer][0]}:{line}: {importer} -> {imported}"
                        f"{'.' + name if name else ''}")
     assert bad == []
+
+
+def _top_package(module):
+    """``ppcls_ext.engine.loops`` -> ``ppcls_ext.engine``: the first-level subpackage (or
+    top-level module) of a project package that a module belongs to; scripts stay themselves."""
+    if ":" in module:
+        return module
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_package_level_import_cycle():
+    """No cycle between first-level packages either (``ppcls_ext.engine`` importing
+    ``ppcls_ext.slim`` while slim imports the engine's data or config): each package must be
+    usable without importing the one that depends on it."""
+    graph = {}
+    for importer, imported, _, _ in _edges(_modules()):
+        a, b = _top_package(importer), _top_package(imported)
+        if a != b:
+            graph.setdefault(a, set()).add(b)
+    assert _cycles(graph) == []
