@@ -48,8 +48,8 @@ def _infer_config_for_dump(config):
     infer = cfg.get("Infer")
     if not infer or "transforms" not in infer:
         raise ConfigError("the config needs an Infer section with transforms and PostProcess "
-                         "(see configs/quick_start/EConvNeXt_mini_digits.yaml) to write "
-                         "inference.yml")
+                          "(see configs/quick_start/EConvNeXt_mini_digits.yaml) to write "
+                          "inference.yml")
     for op in infer["transforms"]:
         norm = op.get("NormalizeImage") if isinstance(op, dict) else None
         if norm is not None and not isinstance(norm.get("scale", "1.0/255.0"), str):
@@ -60,7 +60,7 @@ def _infer_config_for_dump(config):
     label_file = post.get("class_id_map_file")
     if not label_file:
         raise ConfigError("Infer.PostProcess.class_id_map_file is needed to store label names "
-                         "in inference.yml")
+                          "in inference.yml")
     post["class_id_map_file"] = resolve_paddleclas_path(label_file)
     if post["class_id_map_file"] is None:
         raise MissingFileError(f"Infer.PostProcess.class_id_map_file {label_file!r} does not "

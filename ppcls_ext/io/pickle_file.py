@@ -99,7 +99,7 @@ def check_pickle_allowlist(data, path):
         if data[8:10] == b'{"':  # 8-byte header length, then JSON: the safetensors layout
             hint = "; it looks like a safetensors file: give it the .safetensors suffix"
         raise WeightsFileError(f"Cannot read {path!r}: the file is corrupt, truncated or not a "
-                         f"Paddle checkpoint ({type(exc).__name__}: {exc}){hint}") from None
+                               f"Paddle checkpoint ({type(exc).__name__}: {exc}){hint}") from None
 
 
 def read_pickle(path):

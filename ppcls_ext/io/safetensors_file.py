@@ -82,18 +82,19 @@ def load_safetensors(path):
     except (SafetensorError, OSError, ValueError, KeyError) as exc:
         size = os.path.getsize(path) if os.path.exists(path) else 0
         raise WeightsFileError(f"Cannot read {path!r} ({size} bytes): not a valid safetensors "
-                         f"file, truncated or its header was altered ({exc}){_diagnose(path)}"
-                         ) from None
+                               f"file, truncated or its header was altered ({exc}){_diagnose(path)}"
+                               ) from None
     wrong = [key for key, tensor in state.items()
              if _HASH_PREFIX + key in metadata and metadata[_HASH_PREFIX + key] != _digest(tensor)]
     gone = sorted(k[len(_HASH_PREFIX):] for k in metadata
                   if k.startswith(_HASH_PREFIX) and k[len(_HASH_PREFIX):] not in state)
     if gone:
         raise WeightsFileError(f"{path!r} was altered after it was written: {len(gone)} tensors "
-                         f"recorded in its header are missing: {gone[:10]}")
+                               f"recorded in its header are missing: {gone[:10]}")
     if wrong:
-        raise WeightsFileError(f"{path!r} was altered after it was written: the bytes of "
-                         f"{len(wrong)} tensors do not match their recorded SHA-256: {wrong[:10]}")
+        raise WeightsFileError(
+            f"{path!r} was altered after it was written: the bytes of "
+            f"{len(wrong)} tensors do not match their recorded SHA-256: {wrong[:10]}")
     return state
 
 

@@ -45,14 +45,14 @@ def export_qat(config, act_dtype="uint8"):
     g = config["Global"]
     if not g.get("pretrained_model"):
         raise ConfigError("exporting a Slim (QAT) config needs Global.pretrained_model, the QAT "
-                         "checkpoint written by tools/train.py (e.g. "
-                         "output/EConvNeXt_mini/best_model)")
+                          "checkpoint written by tools/train.py (e.g. "
+                          "output/EConvNeXt_mini/best_model)")
     pretrained = read_weights(g["pretrained_model"])
     path = pretrained[1]
     if not is_qat_state(pretrained[0]):
         raise WeightsFileError(f"{path} holds float weights, not a QAT checkpoint: train with the "
-                         "Slim config first (tools/train.py), or quantize the float model "
-                         "with tools/quant_post.py")
+                               "Slim config first (tools/train.py), or quantize the float model "
+                               "with tools/quant_post.py")
     qat_model = build_model(config, "export")
     prepare_qat(config, qat_model, "export", pretrained)
     qat_model.eval()

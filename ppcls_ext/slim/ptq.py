@@ -80,7 +80,7 @@ def calibration_batches(config, calib_num, batch_size=16, synthetic=False, seed=
     train = (loaders.get("Train") or {}).get("dataset")
     if not train:
         raise ConfigError("PTQ calibrates on DataLoader.Train.dataset, which the config lacks "
-                         "(or pass --synthetic_calib for a latency-only model)")
+                          "(or pass --synthetic_calib for a latency-only model)")
     dataset_cfg = copy.deepcopy(dict(train))
     eval_ops = ((loaders.get("Eval") or {}).get("dataset") or {}).get("transform_ops")
     if eval_ops:
@@ -91,7 +91,7 @@ def calibration_batches(config, calib_num, batch_size=16, synthetic=False, seed=
         raise ValueError(f"PTQ calibration set (DataLoader.Train): {exc}") from exc
     if len(dataset) == 0:
         raise ConfigError(f"PTQ got no calibration images: {train.get('cls_label_path')} "
-                         "lists none")
+                          "lists none")
     order = rng.permutation(len(dataset))[:calib_num]
     for start in range(0, len(order), batch_size):
         yield np.stack([dataset[int(i)][0] for i in order[start:start + batch_size]])
