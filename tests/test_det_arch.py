@@ -123,7 +123,9 @@ def test_pretrained_missing_file_is_one_warning(tmp_path, backbone_log):
 
 def test_pretrained_wrong_variant_is_an_error(tmp_path):
     _, path = _save_classifier(tmp_path, EConvNeXt_tiny, "tiny")
-    with pytest.raises(ValueError, match="does not fit E-ConvNeXt-mini"):
+    from ppcls_ext.io import WeightsFileError
+
+    with pytest.raises(WeightsFileError, match="does not fit E-ConvNeXt-mini"):  # a UserError
         EConvNeXt(arch="mini", pretrained=path)
 
 

@@ -120,12 +120,6 @@ def test_graph_sees_the_project():
     assert ("tools:train", "ppcls_ext.commands") in pairs
 
 
-# The engine <-> slim cycle (engine/config.py's Slim check <-> slim/qat.py's ConfigError) is
-# broken by the weights-I/O / config-validation half of the same restructure; delete this
-# entry once that branch is merged (an entry that no longer occurs is ignored).
-PENDING = []
-
-
 def test_no_import_cycle():
     modules = _modules()
     graph = {}
@@ -134,7 +128,7 @@ def test_no_import_cycle():
         # submodule importing its package's __init__ back is what makes a cycle
         if importer != imported:
             graph.setdefault(importer, set()).add(imported)
-    assert [c for c in _cycles(graph) if c not in PENDING] == []
+    assert _cycles(graph) == []
 
 
 def test_no_module_reaches_into_another_packages_private_names():
