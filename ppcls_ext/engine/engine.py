@@ -16,7 +16,7 @@ from ppcls_infer.cli import select_device
 from ..io import load_checkpoint, load_ema, load_pretrained
 from ..outputs import OutputLock, refuse_symlink
 from ..registry import build_model
-from ..slim.qat import prepare_qat
+from ..validation import ConfigError, check_slim_config
 from .data import build_dataloader
 from .losses import build_loss
 from .metrics import build_metrics
@@ -36,7 +36,12 @@ def _seed(seed, offset=0):
 
 
 class Engine:
-    def __init__(self, config, mode="train"):
+    def __init__(self, config, mode="train", prepare_model=None):
+        """``prepare_model(config, model, mode)``: wraps the built model in place before the
+        weights load (``ppcls_ext.slim.qat.prepare_qat`` for a ``Slim.quant`` config, which the
+        tools pass); returns the wrapper's state (``self.quanter``), or None. A non-None result
+        means the hook loaded ``Global.pretrained_model`` itself. Raises ConfigError for a
+        ``Slim.quant`` config without a hook (the engine does not import slim)."""
         if mode not in ("train", "eval", "infer"):
             raise ValueError(f"Engine mode must be train, eval or infer, got {mode!r}")
         self.config, self.mode = config, mode
@@ -61,8 +66,12 @@ class Engine:
 
         self.model = build_model(config, mode)
         self.quanter = None
-        if config.get("Slim"):  # QAT: PaddleSlim wraps the model; loads pretrained_model itself
-            self.quanter = prepare_qat(config, self.model, mode)
+        if prepare_model is not None:  # QAT: PaddleSlim wraps the model, loads pretrained_model
+            self.quanter = prepare_model(config, self.model, mode)
+        elif check_slim_config(config.get("Slim")):
+            raise ConfigError("Slim.quant needs the QAT hook: run tools/train.py (or pass "
+                              "Engine(config, mode, prepare_model=ppcls_ext.slim.qat."
+                              "prepare_qat))")
         self.class_num = config["Arch"].get("class_num", g.get("class_num"))
         if self.class_num and isinstance(config.get("DataLoader"), dict):
             # PaddleClas's engine hands Arch.class_num to the batch ops the same way.

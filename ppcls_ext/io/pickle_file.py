@@ -36,12 +36,13 @@ files you made yourself that the check refuses (it is off by default).
 import io
 import os
 
+from .errors import WeightsFileError
 from .pickle_scan import ScanCorrupt, ScanRefused, scan
 
 TRUST_ENV = "PPCLS_TRUST_PICKLE"
 
 
-class UnsafeCheckpointError(ValueError):
+class UnsafeCheckpointError(WeightsFileError):
     """The file asks to import something a Paddle checkpoint never contains."""
 
 
@@ -63,8 +64,8 @@ def check_pickle_allowlist(data, path):
         hint = ""
         if data[8:10] == b'{"':  # 8-byte header length, then JSON: the safetensors layout
             hint = "; it looks like a safetensors file: give it the .safetensors suffix"
-        raise ValueError(f"Cannot read {path!r}: the file is corrupt, truncated or not a "
-                         f"Paddle checkpoint ({exc}){hint}") from None
+        raise WeightsFileError(f"Cannot read {path!r}: the file is corrupt, truncated or not a "
+                               f"Paddle checkpoint ({exc}){hint}") from None
 
 
 def read_pickle(path):
