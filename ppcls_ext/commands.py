@@ -73,8 +73,10 @@ def _paddleclas_engine(mode, args):
     guard_paddle_load()  # PaddleClas's engine calls paddle.load on checkpoints itself
     from ppcls.engine.engine import Engine
 
+    from ppcls_infer.bounded_yaml import load_file
+
     ppcls_config = ppcls_module("utils.config")
-    config = ppcls_config.parse_config(args.config)
+    config = ppcls_config.AttrDict(load_file(args.config))  # parse_config, aliases bounded
     apply_overrides(config, args.override)
     ppcls_config.create_attr_dict(config)
     config.profiler_options = None
