@@ -252,10 +252,7 @@ def test_checkpoint_save_never_writes_through_planted_temporaries(tmp_path):
     user's files: the save's recovery step removes them before writing."""
     import paddle
 
-    try:
-        from ppcls_ext.io.checkpoint import save_checkpoint
-    except ImportError:  # before the weights I/O package
-        from ppcls_ext.engine.checkpoint import save_checkpoint
+    from ppcls_ext.io.checkpoint import save_checkpoint
 
     out = tmp_path / "out"
     out.mkdir()

@@ -75,7 +75,7 @@ def _trial(data, out, seed):
     last = lines[-1]
     if "last complete checkpoint is " in last:
         path = last.split("last complete checkpoint is ")[1].split(" (epoch")[0]
-        from ppcls_ext.arch.weights import read_state_dict
+        from ppcls_ext.io import read_state_dict
 
         assert read_state_dict(path + ".pdparams")  # whole, loadable
         assert os.path.exists(path + ".pdstates")
