@@ -11,18 +11,9 @@ import pytest
 
 from ppcls_ext.io import pickle_scan
 from ppcls_ext.io.pickle_scan import ScanCorrupt, ScanRefused, scan
+from threat_helpers import Reduce as _Reduce
 
 _reconstruct = np.core.multiarray._reconstruct
-
-
-class _Reduce:
-    """An object that pickles as ``func(*args)`` (then ``BUILD`` with ``state``)."""
-
-    def __init__(self, func, args, state=None):
-        self.r = (func, args) if state is None else (func, args, state)
-
-    def __reduce__(self):
-        return self.r
 
 
 def _dumps(obj, protocol=4):

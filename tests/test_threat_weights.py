@@ -12,16 +12,9 @@ import numpy as np
 import pytest
 
 from engine_helpers import ROOT
+from threat_helpers import Reduce as _Reduce
 
 _reconstruct = np.core.multiarray._reconstruct
-
-
-class _Reduce:
-    def __init__(self, func, args, state=None):
-        self.r = (func, args) if state is None else (func, args, state)
-
-    def __reduce__(self):
-        return self.r
 
 
 def _trap(path, marker):
