@@ -27,8 +27,9 @@ class _Network(nn.Layer):
         return detector.yolo_head(detector.neck(detector.backbone({"image": image})))
 
 
-def detector_gmacs(detector, size=640):
-    """(whole network, backbone) multiply-accumulates in G for one ``size`` x ``size`` image.
+def detector_gmacs(detector, size=640, with_backbone=True):
+    """(whole network, backbone) multiply-accumulates in G for one ``size`` x ``size`` image
+    (backbone None unless ``with_backbone``: one forward pass less).
 
     ``detector`` is a ``YOLOv10`` architecture (anything with ``backbone``, ``neck``,
     ``yolo_head``); it is put in eval mode (the one-to-one branch only)."""
@@ -44,10 +45,11 @@ def detector_gmacs(detector, size=640):
     detector.eval()
     with contextlib.redirect_stdout(io.StringIO()):  # paddle.flops prints a summary
         total = paddle.flops(_Network(detector), [1, 3, size, size])
-        backbone = paddle.flops(_Backbone(detector.backbone), [1, 3, size, size])
-    return total / 1e9, backbone / 1e9
+        backbone = paddle.flops(_Backbone(detector.backbone), [1, 3, size, size]) \
+            if with_backbone else None
+    return total / 1e9, (backbone / 1e9 if with_backbone else None)
 
 
 def detector_gflops(detector, size=640):
     """PaddleDetection's GFLOPs: 2 x the network's G multiply-accumulates at ``size``."""
-    return 2 * detector_gmacs(detector, size)[0]
+    return 2 * detector_gmacs(detector, size, with_backbone=False)[0]
