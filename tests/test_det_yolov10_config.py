@@ -190,3 +190,26 @@ EvalReader:
     assert len(detections) == 2 * 189
     assert {d["category_id"] for d in detections} <= {1, 2}
     assert np.isfinite([d["score"] for d in detections]).all()
+
+
+def test_classification_checkpoint_as_pretrain_weights_keeps_the_yolo_settings(tmp_path):
+    """A tools/train.py E-ConvNeXt checkpoint given as pretrain_weights fills the backbone of a
+    YOLOv10 (classifier dropped) after the YOLOv10 parts were initialised, and changes nothing
+    else: neck/head weights and BatchNorm settings stay as built."""
+    from ppcls_ext.arch.econvnext import EConvNeXt as Classifier
+    from ppdet.utils.checkpoint import load_pretrain_weight
+    paddle.seed(3)
+    classifier = Classifier(arch="mini", class_num=10)
+    path = str(tmp_path / "cls.pdparams")
+    paddle.save(classifier.state_dict(), path)
+    _, model = _build("yolov10_m_econvnext_tiny_36e_coco.yml", num_classes=2,
+                      EConvNeXt={"arch": "mini"})
+    neck_before = {k: v.numpy().copy() for k, v in model.neck.state_dict().items()}
+    load_pretrain_weight(model, path)  # the function PaddleDetection's Trainer calls
+    reference = classifier.state_dict()
+    for key, value in model.backbone.state_dict().items():
+        if key in reference:
+            np.testing.assert_array_equal(value.numpy(), reference[key].numpy())
+    for key, value in model.neck.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), neck_before[key])
+    assert _bn_epsilons(model.neck) == {1e-3} and _bn_epsilons(model.backbone) == {1e-5}
