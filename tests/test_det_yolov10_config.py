@@ -19,7 +19,7 @@ import ppcls_ext.det  # noqa: E402,F401
 import ppcls_ext.det.yolov10  # noqa: E402,F401
 from ppcls_ext.det.data_check import DatasetError, check_config_datasets  # noqa: E402
 from ppcls_ext.det.workspace import load_fresh_config  # noqa: E402
-from ppcls_ext.det.yolov10.flops import detector_gflops  # noqa: E402
+from ppcls_ext.det.flops import detector_gflops  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from det_helpers import CONFIG_DIR, make_tiny_coco  # noqa: E402

@@ -7,7 +7,7 @@ first (Paddle 3 patches, the E-ConvNeXt backbone).
 
 Modules: ``blocks`` (C2f, SCDown, CIB, C2fCIB, PSA, ...), ``init`` (initialisation and
 BatchNorm settings), ``backbone``, ``neck``, ``assigner``, ``loss``, ``head``, ``arch``,
-``transforms``, ``flops`` (PaddleDetection's GFLOPs convention for these models).
+``transforms``. GFLOPs: ``ppcls_ext.det.flops``.
 """
 from . import arch, assigner, backbone, head, neck, transforms
 from .arch import YOLOv10
