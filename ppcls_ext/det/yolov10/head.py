@@ -88,6 +88,15 @@ def make_anchors(feats, strides, offset=0.5):
     return paddle.concat(points), paddle.concat(stride_list)
 
 
+@paddle.jit.not_to_static  # plain Python on the static shape, also inside to_static
+def _keep_count(max_det, num_anchors):
+    """min(max_det, anchors); max_det when the anchor count is unknown (dynamic H, W at export:
+    such a model then needs inputs of at least ~160 px, 300 anchors)."""
+    if not isinstance(num_anchors, int) or num_anchors < 0:
+        return max_det
+    return min(max_det, num_anchors)
+
+
 def nms_free_select(boxes, scores, max_det=300):
     """YOLOv10's NMS-free selection.
 
@@ -95,8 +104,8 @@ def nms_free_select(boxes, scores, max_det=300):
     boxes [N, k, 4]) with k = min(max_det, L): the k anchors of highest best-class score, then
     the k highest (anchor, class) pairs among them (an anchor may give several classes).
     """
-    num_anchors, num_classes = scores.shape[1], scores.shape[2]
-    k = min(max_det, num_anchors) if num_anchors and num_anchors > 0 else max_det
+    num_classes = scores.shape[2]
+    k = _keep_count(max_det, scores.shape[1])
     batch = paddle.shape(scores)[0]
     batch_idx = paddle.arange(batch, dtype="int64").unsqueeze(-1).tile([1, k])
 

@@ -14,7 +14,7 @@ Every level keeps the backbone's channel count (no width multiplier); blocks hav
 ``round(3 * depth_mult)`` units (C2f without residual, C2fCIB with). SPPF and PSA are not
 part of the neck: in YOLOv10 they close the backbone (``YOLOv10CSPDarkNet`` has them); a
 transferred backbone (E-ConvNeXt, ConvNeXt) feeds the neck directly, which is the setting the
-E-ConvNeXt paper's GFLOPs rows measure. Upsampling is the oneDNN/ONNX-safe reshape + tile
+E-ConvNeXt paper's GFLOPs rows measure. Upsampling is the oneDNN/ONNX-safe tile form
 (``compat.upsample_nearest``), not ``F.interpolate``.
 """
 import paddle
