@@ -335,3 +335,18 @@ def test_random_hsv_changes_colours_within_gains():
     assert as_float.dtype == np.float32
     with pytest.raises(ValueError, match=r"RandomHSV.sgain must be in \[0, 1\], got 2"):
         RandomHSV(sgain=2)
+
+
+def test_loss_normaliser_is_the_soft_target_sum_averaged_over_processes(monkeypatch):
+    """No configured GPU count: one process divides by its own soft-target sum (at least 1);
+    several processes average the all-reduced sum (PP-YOLOE's convention)."""
+    from ppcls_ext.det.yolov10 import loss
+    scores = paddle.to_tensor([[[0.5, 0.0], [0.25, 0.0]]])
+    assert float(loss.normaliser(scores)) == 1.0          # 0.75 -> clipped at 1
+    assert float(loss.normaliser(scores * 4)) == 3.0
+    monkeypatch.setattr(loss.dist, "get_world_size", lambda: 2)
+
+    def all_reduce(tensor):  # the other process had a sum of 5
+        tensor.set_value(tensor + 5.0)
+    monkeypatch.setattr(loss.dist, "all_reduce", all_reduce)
+    assert float(loss.normaliser(scores * 4)) == (3.0 + 5.0) / 2
