@@ -26,7 +26,6 @@ import math
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
-from ppdet.core.workspace import register, serializable
 
 from .assigner import CIoUTaskAlignedAssigner
 from .blocks import ConvBNAct
@@ -120,8 +119,6 @@ def nms_free_select(boxes, scores, max_det=300):
     return labels, best, paddle.gather_nd(top_boxes, which)
 
 
-@register
-@serializable
 class YOLOv10Head(nn.Layer):
     """YOLOv10 dual head (config section ``YOLOv10Head:``).
 

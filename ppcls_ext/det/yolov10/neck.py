@@ -19,7 +19,6 @@ E-ConvNeXt paper's GFLOPs rows measure. Upsampling is the oneDNN/ONNX-safe tile 
 """
 import paddle
 import paddle.nn as nn
-from ppdet.core.workspace import register, serializable
 from ppdet.modeling.shape_spec import ShapeSpec
 
 from ..compat import upsample_nearest
@@ -47,8 +46,6 @@ def _switches(name, value):
     return value
 
 
-@register
-@serializable
 class YOLOv10PAN(nn.Layer):
     """YOLOv10 PAN neck (config section ``YOLOv10PAN:``).
 
