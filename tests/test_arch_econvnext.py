@@ -158,6 +158,7 @@ def test_theseus_layer_features():
     assert frozen.stages[1].conv1.conv.weight.grad is not None
 
 
+@pytest.mark.integration  # exports (jit.save)
 def test_jit_save_load_reproduces_eval_outputs(tmp_path):
     model = EConvNeXt_mini(class_num=10)
     model.eval()

@@ -85,6 +85,7 @@ def _run(code, env_root, cwd):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.integration  # a Python process
 def test_registers_into_a_source_checkout_named_by_env(tmp_path):
     root = str(tmp_path / "PaddleClas")
     _fake_checkout(root)
@@ -100,6 +101,7 @@ def test_registers_into_a_source_checkout_named_by_env(tmp_path):
     assert "EConvNeXt True" in result.stdout
 
 
+@pytest.mark.integration  # a Python process
 def test_checkout_logger_does_not_print_every_line_twice(tmp_path):
     root = str(tmp_path / "PaddleClas")
     _fake_checkout(root)
@@ -118,6 +120,7 @@ def test_checkout_logger_does_not_print_every_line_twice(tmp_path):
     assert result.stdout.count("one line") == 1, result.stdout
 
 
+@pytest.mark.integration  # a Python process
 def test_env_pointing_elsewhere_fails_clearly(tmp_path):
     result = _run("import ppcls_ext", str(tmp_path / "nowhere"), str(tmp_path))
     assert result.returncode != 0

@@ -78,6 +78,7 @@ def _convert(src, dst, *extra):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.integration  # runs the converter as a process
 def test_convert_authors_checkpoint_reproduces_outputs(tmp_path):
     ref = EConvNeXt_mini(class_num=10)
     authors = _authors_naming(ref.state_dict())
@@ -93,6 +94,7 @@ def test_convert_authors_checkpoint_reproduces_outputs(tmp_path):
     np.testing.assert_allclose(_outputs(loaded, x), _outputs(ref, x), atol=1e-5)
 
 
+@pytest.mark.integration  # runs the converter as a process
 def test_convert_fails_on_shape_misfit_and_writes_nothing(tmp_path):
     authors = _authors_naming(EConvNeXt_tiny(class_num=10).state_dict())
     paddle.save(authors, str(tmp_path / "authors.pdparams"))

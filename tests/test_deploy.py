@@ -18,6 +18,8 @@ from ppcls_ext.export import export, to_onnx
 sys.path.insert(0, DEPLOY_PY)
 from predict_cls import ClsPredictor, list_inputs  # noqa: E402
 
+pytestmark = pytest.mark.integration  # exports a model, runs predictors (some as processes)
+
 WHEEL_DEPLOY_CFG = os.path.join(os.path.dirname(__import__("paddleclas").__file__), "deploy",
                                 "configs", "inference_cls.yaml")
 DEPLOY_CFG = os.path.join(ROOT, "deploy", "configs", "inference_cls.yaml")

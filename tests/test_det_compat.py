@@ -4,6 +4,8 @@ import numpy as np
 import paddle
 import pytest
 
+pytestmark = pytest.mark.integration  # detection
+
 pytest.importorskip("ppdet")
 import ppcls_ext.det  # noqa: E402,F401
 from ppcls_ext.det import compat  # noqa: E402

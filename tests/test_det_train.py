@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.integration  # detection: trains, exports, runs the tools
+
 pytest.importorskip("ppdet")
 
 from det_helpers import make_tiny_coco, tiny_config  # noqa: E402

@@ -19,6 +19,8 @@ from ppcls_ext.engine import Engine
 from ppcls_ext.engine import engine as engine_module
 from ppcls_ext.engine import loops
 
+pytestmark = pytest.mark.integration  # trains (and launches 2 processes)
+
 
 def _engine(data, out, epochs=3, batch_size=4, extra=(), mode="train"):
     overrides = tiny_overrides(data, out, epochs=epochs, batch_size=batch_size,

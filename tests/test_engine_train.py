@@ -16,6 +16,8 @@ from engine_helpers import IMAGENET, QUICK_START, ROOT, load, make_split, tiny_o
 from ppcls_ext.engine import Engine
 from ppcls_ext.engine import loops
 
+pytestmark = pytest.mark.integration  # trains, runs the tools as processes
+
 TRAIN_LINE = re.compile(r"\[Train\]\[Epoch (\d+)/(\d+)\]\[Iter: (\d+)/(\d+)\]lr: ([0-9.e-]+), "
                         r"CELoss: [0-9.]+, loss: [0-9.]+, top1: [0-9.]+, top5: [0-9.]+, "
                         r"batch_cost: [0-9.]+s, reader_cost: [0-9.]+s, ips: [0-9.]+ samples/s, "

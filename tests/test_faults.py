@@ -27,6 +27,8 @@ from ppcls_ext.arch.weights import read_state_dict
 from ppcls_ext.engine import Engine, checkpoint, loops
 from ppcls_ext.engine.lr import build_lr
 
+pytestmark = pytest.mark.integration  # trains in processes and kills them
+
 EPOCHS, STEPS = 2, 6  # 24 images, batch 4
 DRIVER = os.path.join(ROOT, "tests", "fault_driver.py")
 

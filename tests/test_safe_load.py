@@ -151,6 +151,7 @@ def _one_error_line(tool, returncode, stderr):
     return lines[0]
 
 
+@pytest.mark.integration  # runs the tools as processes
 def test_command_line_tools_never_run_the_payload(tmp_path, marker, tiny_data):
     """The reported exploit (tools/eval.py with Global.pretrained_model) and the converter,
     as processes, run side by side: one 'error:' line naming file and refused global."""
@@ -167,6 +168,7 @@ def test_command_line_tools_never_run_the_payload(tmp_path, marker, tiny_data):
     assert not (tmp_path / "out.safetensors").exists()
 
 
+@pytest.mark.integration  # runs the export tool
 def test_engine_resume_and_export_tool_refuse(tmp_path, marker, tiny_data, monkeypatch, capsys):
     """Training resume and evaluation through the Engine, and tools/export_model.py's main."""
     from engine_helpers import load

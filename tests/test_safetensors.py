@@ -174,6 +174,7 @@ def test_checkpoint_in_safetensors_resumes_and_exports_ema(tmp_path):
     np.testing.assert_array_equal(_outputs(exported, x), _outputs(ema.module, x))
 
 
+@pytest.mark.integration  # trains
 def test_training_saves_safetensors_and_eval_reads_them(tmp_path):
     from ppcls_ext.engine import Engine
 
