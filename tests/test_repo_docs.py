@@ -1,7 +1,7 @@
-"""The documentation as a user's clone sees it: every relative link in README.md, docs/*.md and
-benchmarks/results/*.md points at a file (and heading) of the repository; nothing committed
-names an internal issue number or a file outside the repository; no test module imports
-another test module (shared helpers live in tests/*_helpers.py)."""
+"""The documentation as a user's clone sees it: every relative link in README.md, docs/*.md,
+benchmarks/*.md and benchmarks/results/*.md points at a file (and heading) of the repository;
+nothing committed names an internal issue number or a file outside the repository; no test
+module imports another test module (shared helpers live in tests/*_helpers.py)."""
 import ast
 import glob
 import os
