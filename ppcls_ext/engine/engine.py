@@ -35,6 +35,38 @@ def _seed(seed, offset=0):
 
 
 class Engine:
+    """Train, evaluate or predict with a PaddleClas config, as PaddleClas's ``Engine`` does.
+
+    Args:
+        config: the parsed config (``load_config``: a PaddleClas YAML plus ``-o`` overrides,
+            validated); its sections ``Global``, ``Arch``, ``DataLoader``, ``Loss``,
+            ``Optimizer``, ``Metric``, ``Infer`` and the optional ``EMA``, ``AMP``, ``Slim``
+            mean what they mean to PaddleClas. Read, not copied: the engine adds
+            ``DataLoader.class_num`` from ``Arch.class_num`` as PaddleClas's does.
+        mode: ``"train"``, ``"eval"`` or ``"infer"``; decides which loaders, losses and
+            optimizer are built.
+
+    Set-up, in PaddleClas's order: device (``Global.device``), seeds, logger
+    (``<output_dir>/<mode>.log``), model (``build_model`` on ``Arch``; wrapped by PaddleSlim when
+    ``Slim`` asks for QAT), loaders, losses, metrics, optimizer and LR schedule (stepped per
+    iteration), weights (``Global.checkpoints`` resumes model, optimizer, EMA and counters;
+    else ``Global.pretrained_model`` loads weights only), EMA, AMP, ``Global.to_static``,
+    ``paddle.DataParallel`` when launched with several ranks. Checkpoints and curves go to
+    ``<Global.output_dir>/<Arch.name>/``.
+
+    Attributes a caller may read: ``model`` (possibly DataParallel), ``base_model`` (the
+    network), ``optimizer``, ``lr_scheduler``, ``ema``, ``states`` (``epoch``,
+    ``global_step``, ``best_metric``, ``best_epoch``), ``train_loader``, ``eval_loader``.
+
+    Raises:
+        ValueError / ConfigError: a config value this engine cannot honour (the message names
+            the key and what is valid), a loader that yields no batch, labels beyond
+            ``class_num``.
+        RuntimeError: ``Global.device: gpu`` on a Paddle built without CUDA.
+        UnsafeCheckpointError: a ``.pdparams``/``.pdopt``/``.pdema`` pickle that holds more
+            than tensors (see docs/training.md, "Loading weights safely").
+    """
+
     def __init__(self, config, mode="train"):
         if mode not in ("train", "eval", "infer"):
             raise ValueError(f"Engine mode must be train, eval or infer, got {mode!r}")
@@ -188,12 +220,39 @@ class Engine:
 
     # ----------------------------------------------------------------- entry points
     def train(self):
+        """Train from ``states["epoch"] + 1`` to ``Global.epochs``; evaluate every
+        ``Global.eval_interval`` epochs when ``Global.eval_during_train``; save ``latest`` each
+        epoch, ``epoch_N`` every ``Global.save_interval`` epochs and ``best_model`` when the eval
+        top-1 improves (``loops.train``, after PaddleClas's ``train_epoch``).
+
+        Returns:
+            ``states``: ``epoch``, ``global_step`` (optimizer steps), ``best_metric`` (top-1 as
+            a fraction in [0, 1]) and ``best_epoch``.
+        Raises:
+            loops.NonFiniteLossError: the loss became NaN or inf; the last complete checkpoint
+                is kept.
+        """
         return loops.train(self)
 
     @paddle.no_grad()
     def eval(self, epoch=0, model=None):
+        """Evaluate ``model`` (default: the engine's) on ``DataLoader.Eval``.
+
+        Returns:
+            ``{name: value}``: the mean of each ``Loss.Eval`` term over the whole set and each
+            ``Metric.Eval`` result (``top1``, ``top5``: fractions in [0, 1]), all-reduced over
+            ranks. ``epoch`` only labels the log lines.
+        """
         return loops.evaluate(self, epoch, model)
 
     @paddle.no_grad()
     def infer(self):
+        """Classify ``Infer.infer_imgs`` (an image, a folder or a list file) with
+        ``Infer.transforms`` and ``Infer.PostProcess`` (Topk) on softmax probabilities.
+
+        Returns:
+            one dict per readable image: ``class_ids``, ``scores`` (probabilities),
+            ``file_name`` and ``label_names`` when a label map is given; unreadable images are
+            skipped with a warning.
+        """
         return loops.infer(self)
