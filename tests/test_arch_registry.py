@@ -133,6 +133,7 @@ def test_env_pointing_elsewhere_fails_clearly(tmp_path):
         result.stderr
 
 
+@pytest.mark.integration  # a Python process
 def test_env_naming_a_checkout_that_is_not_importable_fails_clearly(tmp_path):
     root = str(tmp_path / "PaddleClas")
     _fake_checkout(root)

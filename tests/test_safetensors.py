@@ -198,11 +198,11 @@ def test_training_saves_safetensors_and_eval_reads_them(tmp_path):
 
 
 def test_authors_checkpoint_converts_straight_to_safetensors(tmp_path):
-    from test_arch_weights import _authors_naming
+    from weights_helpers import authors_naming
 
     ref = EConvNeXt_mini(class_num=5)
     src = str(tmp_path / "authors.pdparams")
-    paddle.save(_authors_naming(ref.state_dict()), src)
+    paddle.save(authors_naming(ref.state_dict()), src)
     dst = str(tmp_path / "ours.safetensors")
     assert convert_weights.main(["--src", src, "--dst", dst, "--arch", "EConvNeXt_mini"]) == 0
     x = paddle.randn([1, 3, 32, 32])
