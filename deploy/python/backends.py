@@ -147,15 +147,8 @@ class PaddleInferenceBackend:
             return
         config.enable_onednn_bfloat16()
 
-        """Run one batch.
-
-        Args:
-            batch: preprocessed images ``[N, C, H, W]`` (float32, normalised as
-                ``inference.yml``'s PreProcess says).
-        Returns:
-            the model's output as a numpy array ``[N, class_num]``: logits, or probabilities
-            when the export added a softmax (``Global.infer_add_softmax``, the default).
-        """
+    def __call__(self, batch):
+        """``[N, C, H, W]`` float32 batch -> ``[N, class_num]`` numpy output (create_backend)."""
         self.input.reshape(batch.shape)
         self.input.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
         self.predictor.run()
@@ -202,15 +195,7 @@ class OnnxRuntimeBackend:
         self.device = self.session.get_providers()[0]
 
     def __call__(self, batch):
-        """Run one batch.
-
-        Args:
-            batch: preprocessed images ``[N, C, H, W]`` (float32, normalised as
-                ``inference.yml``'s PreProcess says).
-        Returns:
-            the model's output as a numpy array ``[N, class_num]``: logits, or probabilities
-            when the export added a softmax (``Global.infer_add_softmax``, the default).
-        """
+        """``[N, C, H, W]`` float32 batch -> ``[N, class_num]`` numpy output (create_backend)."""
         return self.session.run(None, {self.input_name: batch.astype(np.float32)})[0]
 
 
@@ -272,15 +257,7 @@ class OpenVinoBackend:
         return counts
 
     def __call__(self, batch):
-        """Run one batch.
-
-        Args:
-            batch: preprocessed images ``[N, C, H, W]`` (float32, normalised as
-                ``inference.yml``'s PreProcess says).
-        Returns:
-            the model's output as a numpy array ``[N, class_num]``: logits, or probabilities
-            when the export added a softmax (``Global.infer_add_softmax``, the default).
-        """
+        """``[N, C, H, W]`` float32 batch -> ``[N, class_num]`` numpy output (create_backend)."""
         out = self.request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
         return next(iter(out.values())).copy()
 
@@ -302,9 +279,12 @@ def check_input(batch, expected):
 def create_backend(model_dir, g):
     """The backend ``Global.backend`` names (paddle | onnxruntime | openvino) for ``model_dir``.
 
-    Every backend is called as ``backend(batch) -> numpy array`` and exposes ``precision``
-    (what runs), ``input_shape`` (``[N, C, H, W]`` with None for dynamic sizes, or None when
-    the runtime does not report it) and ``device``.
+    Every backend is called as ``backend(batch)``: ``batch`` is the preprocessed images
+    ``[N, C, H, W]`` (float32, normalised as ``inference.yml``'s PreProcess says); the result
+    is the model's output as a numpy array ``[N, class_num]``: logits, or probabilities when
+    the export added a softmax (``Global.infer_add_softmax``, the default). Each exposes
+    ``precision`` (what runs), ``input_shape`` (``[N, C, H, W]`` with None for dynamic sizes,
+    or None when the runtime does not report it) and ``device``.
 
     Raises:
         FileNotFoundError: ``model_dir`` is not a folder.
