@@ -55,7 +55,11 @@ def _engine(mode, args):
     if os.environ.get("PADDLECLAS_ROOT"):
         return _paddleclas_engine(mode, args)
     register()
-    engine = Engine(load_config(args.config, args.override), mode=mode)
+    config = load_config(args.config, args.override)
+    prepare_model = None
+    if config.get("Slim"):  # QAT: slim wraps the model (the engine does not import slim)
+        from .slim.qat import prepare_qat as prepare_model
+    engine = Engine(config, mode=mode, prepare_model=prepare_model)
     return getattr(engine, mode)()
 
 

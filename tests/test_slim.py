@@ -95,12 +95,12 @@ def test_qat_trains_from_float_checkpoint_and_exports_int8(data, tmp_path):
     QAT model's simulated int8."""
     from ppcls_ext.engine import Engine
     from ppcls_ext.slim.export import export_qat
-    from ppcls_ext.slim.qat import is_qat_state
+    from ppcls_ext.slim.qat import is_qat_state, prepare_qat
 
     float_model = trained_float_model(str(tmp_path / "float"))
     out = str(tmp_path / "out")
     config = load(QAT_CONFIG, overrides(data, out, [f"Global.pretrained_model={tmp_path}/float"]))
-    engine = Engine(config, "train")
+    engine = Engine(config, "train", prepare_model=prepare_qat)
     assert engine.quanter is not None
     wrapped = dict(engine.model.named_sublayers())["stages.0.blocks.0.pwconv1._layer"]
     np.testing.assert_array_equal(  # the float weights went in before wrapping
@@ -119,7 +119,7 @@ def test_qat_trains_from_float_checkpoint_and_exports_int8(data, tmp_path):
 
     x = val_images(data)
     eval_config = load(QAT_CONFIG, overrides(data, out, [f"Global.pretrained_model={best}"]))
-    eval_engine = Engine(eval_config, "eval")
+    eval_engine = Engine(eval_config, "eval", prepare_model=prepare_qat)
     eval_engine.model.eval()
     with paddle.no_grad():
         simulated = eval_engine.model(paddle.to_tensor(x)).numpy()
@@ -132,6 +132,16 @@ def test_qat_trains_from_float_checkpoint_and_exports_int8(data, tmp_path):
     compiled = ov.Core().compile_model(os.path.join(save_dir, "inference.onnx"), "CPU",
                                        {"INFERENCE_PRECISION_HINT": "f32"})
     assert np.abs(compiled(x)[0] - simulated).max() < 0.05 * scale
+
+
+def test_engine_with_slim_and_no_qat_hook_is_a_config_error(data, tmp_path):
+    """The engine does not import slim: a Slim.quant config built without the hook the tools
+    pass fails with one line instead of silently training a float model."""
+    from ppcls_ext.engine import Engine
+
+    config = load(QAT_CONFIG, overrides(data, str(tmp_path / "out")))
+    with pytest.raises(ConfigError, match=r"Slim\.quant needs the QAT hook: run tools/train\.py"):
+        Engine(config, "train")
 
 
 @pytest.mark.integration  # exports

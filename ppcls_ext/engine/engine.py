@@ -15,7 +15,7 @@ from ppcls_infer.cli import select_device
 
 from ..io import load_checkpoint, load_ema, load_pretrained
 from ..registry import build_model
-from ..slim.qat import prepare_qat
+from ..validation import ConfigError, check_slim_config
 from .data import build_dataloader
 from .losses import build_loss
 from .metrics import build_metrics
@@ -45,12 +45,17 @@ class Engine:
             ``DataLoader.class_num`` from ``Arch.class_num`` as PaddleClas's does.
         mode: ``"train"``, ``"eval"`` or ``"infer"``; decides which loaders, losses and
             optimizer are built.
+        prepare_model: ``prepare_model(config, model, mode)`` wraps the built model in place
+            before the weights load (``ppcls_ext.slim.qat.prepare_qat`` for a ``Slim.quant``
+            config, which the tools pass) and returns the wrapper's state (``self.quanter``)
+            or None; a non-None result means the hook loaded ``Global.pretrained_model``
+            itself. The engine does not import slim.
 
     Set-up, in PaddleClas's order: device (``Global.device``), seeds, logger
-    (``<output_dir>/<mode>.log``), model (``build_model`` on ``Arch``; wrapped by PaddleSlim when
-    ``Slim`` asks for QAT), loaders, losses, metrics, optimizer and LR schedule (stepped per
-    iteration), weights (``Global.checkpoints`` resumes model, optimizer, EMA and counters;
-    else ``Global.pretrained_model`` loads weights only), EMA, AMP, ``Global.to_static``,
+    (``<output_dir>/<mode>.log``), model (``build_model`` on ``Arch``, then ``prepare_model``),
+    loaders, losses, metrics, optimizer and LR schedule (stepped per iteration), weights
+    (``Global.checkpoints`` resumes model, optimizer, EMA and counters; else
+    ``Global.pretrained_model`` loads weights only), EMA, AMP, ``Global.to_static``,
     ``paddle.DataParallel`` when launched with several ranks. Checkpoints and curves go to
     ``<Global.output_dir>/<Arch.name>/``.
 
@@ -59,15 +64,17 @@ class Engine:
     ``global_step``, ``best_metric``, ``best_epoch``), ``train_loader``, ``eval_loader``.
 
     Raises:
-        ValueError / ConfigError: a config value this engine cannot honour (the message names
-            the key and what is valid), a loader that yields no batch, labels beyond
+        ConfigError (a ValueError): a config value this engine cannot honour (the message
+            names the key and what is valid), e.g. a ``Slim.quant`` config without
+            ``prepare_model``; ValueError for a loader that yields no batch or labels beyond
             ``class_num``.
         RuntimeError: ``Global.device: gpu`` on a Paddle built without CUDA.
-        UnsafeCheckpointError: a ``.pdparams``/``.pdopt``/``.pdema`` pickle that holds more
-            than tensors (see docs/training.md, "Loading weights safely").
+        WeightsNotFoundError / WeightsFileError (``ppcls_ext.io``): a weights or checkpoint
+            path that is missing or unusable, including ``UnsafeCheckpointError`` for a pickle
+            that holds more than tensors (docs/training.md, "Loading weights safely").
     """
 
-    def __init__(self, config, mode="train"):
+    def __init__(self, config, mode="train", prepare_model=None):
         if mode not in ("train", "eval", "infer"):
             raise ValueError(f"Engine mode must be train, eval or infer, got {mode!r}")
         self.config, self.mode = config, mode
@@ -87,8 +94,12 @@ class Engine:
 
         self.model = build_model(config, mode)
         self.quanter = None
-        if config.get("Slim"):  # QAT: PaddleSlim wraps the model; loads pretrained_model itself
-            self.quanter = prepare_qat(config, self.model, mode)
+        if prepare_model is not None:  # QAT: PaddleSlim wraps the model, loads pretrained_model
+            self.quanter = prepare_model(config, self.model, mode)
+        elif check_slim_config(config.get("Slim")):
+            raise ConfigError("Slim.quant needs the QAT hook: run tools/train.py (or pass "
+                              "Engine(config, mode, prepare_model=ppcls_ext.slim.qat."
+                              "prepare_qat))")
         self.class_num = config["Arch"].get("class_num", g.get("class_num"))
         if self.class_num and isinstance(config.get("DataLoader"), dict):
             # PaddleClas's engine hands Arch.class_num to the batch ops the same way.
