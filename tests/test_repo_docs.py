@@ -1,7 +1,8 @@
 """The documentation as a user's clone sees it: every relative link in README.md, docs/*.md,
 benchmarks/*.md and benchmarks/results/*.md points at a file (and heading) of the repository;
 nothing committed names an internal issue number or a file outside the repository; no test
-module imports another test module (shared helpers live in tests/*_helpers.py)."""
+module imports another test module (shared helpers live in tests/*_helpers.py) and none
+expects a bare ``Exception``."""
 import ast
 import glob
 import os
@@ -103,3 +104,14 @@ def test_no_test_module_imports_another_test_module():
             offenders += [f"{os.path.basename(path)}:{node.lineno} imports {n}"
                           for n in names if n.split(".")[0].startswith("test_")]
     assert not offenders, "; ".join(offenders)
+
+
+def test_no_test_expects_a_bare_exception():
+    """``pytest.raises(Exception)`` passes on any bug; tests name the exception they expect."""
+    offenders = []
+    for path in glob.glob(os.path.join(ROOT, "tests", "*.py")):
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "pytest.raises" and \
+                    node.args and ast.unparse(node.args[0]) in ("Exception", "BaseException"):
+                offenders.append(f"{os.path.basename(path)}:{node.lineno}")
+    assert not offenders, "pytest.raises(Exception) at " + ", ".join(offenders)
