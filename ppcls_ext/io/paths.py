@@ -18,6 +18,7 @@ about which file wins (e.g. EMA or plain weights) is changed here only.
 """
 import os
 
+from .errors import WeightsNotFoundError
 from .safetensors_file import SUFFIX as SAFETENSORS
 
 SAVE_FORMATS = ("pdparams", "safetensors")
@@ -87,7 +88,7 @@ def resolve_weights_path(path_or_url, prefer_ema=False):
         if found is not None:
             return found
         candidates = [path + WEIGHT_SUFFIXES[fmt][0] for fmt in SAVE_FORMATS]
-    raise FileNotFoundError(
+    raise WeightsNotFoundError(
         f"Weights file not found: {' or '.join(map(repr, candidates))}. Give a .pdparams or "
         ".safetensors file (the suffix may be omitted, as in PaddleClas's "
         "Global.pretrained_model) or an http(s) URL.")
