@@ -20,7 +20,7 @@ from .device import select_device
 from .losses import build_loss
 from .metrics import build_metrics
 from .optimizer import build_optimizer
-from .recorder import Recorder, logger
+from .recorder import Recorder, logger, parse_log_ranks
 from .static import apply_to_static, check_supported
 from . import loops
 
@@ -45,7 +45,10 @@ class Engine:
         check_supported(g)
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
-        logger.init_logger(log_file=os.path.join(g.get("output_dir", "./output"), f"{mode}.log"))
+        # {output_dir}/{Arch.name}/{mode}.log, where PaddleClas 2.5 writes it and TIPC reads
+        # it (PaddleClas's develop engine moved it up to {output_dir}; TIPC did not follow)
+        logger.init_logger(log_file=os.path.join(self.output_dir, f"{mode}.log"),
+                           log_ranks=parse_log_ranks(g.get("log_ranks", "0")))
         self.device = select_device(g.get("device", "gpu"))
         if self.world_size > 1:
             dist.init_parallel_env()
@@ -88,7 +91,9 @@ class Engine:
             self.step_each_epoch = len(self.train_loader) // self.update_freq
             self.optimizer, self.lr_scheduler = build_optimizer(
                 config.get("Optimizer"), self.epochs, self.step_each_epoch, self.model)
-        self.states = dict(epoch=0, global_step=0, best_metric=0.0, best_epoch=0)
+        # best metric starts below any metric (PaddleClas's -1.0): the first evaluation
+        # always writes best_model, even at top-1 0
+        self.states = dict(epoch=0, global_step=0, best_metric=-1.0, best_epoch=0)
         # order matters (PaddleClas's): fp32 weights into the fp32 model, then the EMA copy
         # of those weights, then AMP's decorate (O2 casts parameters and makes state_dict()
         # return copies), then DataParallel
@@ -100,6 +105,11 @@ class Engine:
             self.model = paddle.DataParallel(self.model)
         _seed(g.get("seed"), self.rank)  # per-rank dropout/drop-path and augmentation
         self.recorder = Recorder(self.output_dir, g.get("use_visualdl", False), self.is_main)
+        self.print_mem_info = bool(g.get("print_mem_info", False)) and mode == "train"
+        if self.print_mem_info and self.device != "gpu":
+            logger.info("Global.print_mem_info: no GPU in use, so the training lines carry the "
+                        "process's peak resident memory (max_mem_rss) instead of the CUDA "
+                        "allocator's max_mem_reserved/max_mem_allocated")
 
     # ----------------------------------------------------------------- setup helpers
     def _loader(self, mode, seed):
