@@ -14,7 +14,9 @@ HONOURED = (
 )
 
 NOTES = {
-    "benchmark": "PaddleClas's TIPC key: the same as enable_benchmark",
+    "benchmark": "as PaddleClas (its AutoLog): the run's own milliseconds per image for "
+                 "preprocess, inference and postprocess (enable_benchmark, this project's "
+                 "key, runs latency percentiles on random input instead)",
     "save_log_path": "the benchmark report is also written to this file (PaddleClas's "
                      "AutoLog report path; null: not written)",
     "model_name": "the model name in the benchmark report",
@@ -32,8 +34,9 @@ REFUSED = {
     "use_mlu": "Paddle Inference on MLU is not implemented by this predictor",
 }
 
-# PostProcess entries refused (predict_cls runs Topk only)
-POSTPROCESS_REFUSED = {
+# PostProcess entries not run (predict_cls runs Topk only): named in a warning, since
+# PaddleClas's own inference_cls.yaml lists SavePreLabel
+POSTPROCESS_WARNED = {
     "SavePreLabel": "copying images into one folder per predicted class is not implemented; "
                     "Global.save_results writes the predictions as JSON",
 }

@@ -9,6 +9,7 @@ TIPC's ``prepare.sh`` (``dataset/ILSVRC2012/{train,val}`` with ``train_list.txt`
 ``val_list.txt``): nothing is downloaded.
 """
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -23,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIPC_CONFIG = os.path.join(ROOT, "test_tipc", "configs", "EConvNeXt",
                            "EConvNeXt_mini_train_infer_python.txt")
 MODEL = "EConvNeXt_mini"
+WEIGHTS = re.compile(r"(?:evaluating|exporting) the model weights (\S+)")
 
 
 def make_ilsvrc_subset(root, n_train=16, n_val=4, classes=4):
@@ -111,8 +113,14 @@ def test_tipc_lite_train_lite_infer_every_cpu_step_succeeds(tmp_path):
                                                "best_model.pdparams"))
         elif step.kind == "eval":
             assert "[Eval][Epoch 0][Avg]" in out
+            evaluated = WEIGHTS.search(out).group(1)
         elif step.kind == "export":
             model_dir = step.command.split("Global.save_inference_dir=")[1].split()[0]
             assert os.path.isfile(os.path.join(model_dir, "inference.yml"))
+            # the model deployed is the model evaluated: the same file, named in both logs
+            assert WEIGHTS.search(out).group(1) == evaluated
+            assert evaluated.endswith("latest.pdparams") and "latest.pdema" in out
         else:
-            assert out.count("class id(s)") + out.count("class_ids") >= 4, out[-2000:]
+            assert out.count("class_ids") >= 4, out[-2000:]
+            assert "[benchmark] " in out  # Global.benchmark=True, PaddleClas's key
+            assert "ResizeImage.resize_short=256" in out  # TIPC's PreProcess overrides applied

@@ -13,7 +13,7 @@ import paddle
 import paddle.distributed as dist
 from ppcls_infer.cli import select_device
 
-from ..io import load_checkpoint, load_ema, load_pretrained
+from ..io import load_checkpoint, load_ema, load_pretrained, read_weights
 from ..registry import build_model
 from ..slim.qat import prepare_qat
 from .data import build_dataloader
@@ -180,7 +180,12 @@ class Engine:
             logger.info(f"Resumed from {g['checkpoints']} at epoch {self.states['epoch']}, "
                         f"step {self.states['global_step']}")
         elif g.get("pretrained_model") and self.quanter is None:
-            load_pretrained(self.model, g["pretrained_model"])
+            # the same rule as export and quantization (ppcls_ext.io.resolve_weights_path):
+            # the checkpoint's model weights, or its EMA with Global.use_ema_weights
+            action = {"train": "fine-tuning from", "eval": "evaluating",
+                      "infer": "predicting with"}[self.mode]
+            load_pretrained(self.model, read_weights(
+                g["pretrained_model"], bool(g.get("use_ema_weights", False)), action))
 
     def autocast(self, training=True):
         """``auto_cast`` for a training step, or for evaluation when it runs in fp16."""

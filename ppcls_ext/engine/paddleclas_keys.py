@@ -24,7 +24,7 @@ HONOURED = {
     "AMP": ("use_amp", "scale_loss", "use_dynamic_loss_scaling", "level", "use_promote",
             "use_fp16_test"),
     "EMA": ("decay",),
-    "Arch": ("name", "class_num", "use_sync_bn"),
+    "Arch": ("name", "class_num", "use_sync_bn", "infer_add_softmax"),
     "Infer": ("infer_imgs", "batch_size", "transforms", "PostProcess"),
     "DataLoader": ("Train", "Eval"),
     "Loss": ("Train", "Eval"),
@@ -43,7 +43,8 @@ NOTES = {
     ("Global", "export_for_fd"): "inference.yml is always written by the export",
     ("Global", "pdx_model_name"): "written as inference.yml's Global.model_name (PaddleX)",
     ("Global", "class_num"): "deprecated in PaddleClas too; Arch.class_num wins",
-    ("Arch", "use_sync_bn"): "GPU only, as in PaddleClas; dropped for export",
+    ("Arch", "use_sync_bn"): "GPU only, as in PaddleClas",
+    ("Arch", "infer_add_softmax"): "softmax at the end of the export (default True)",
 }
 
 _RETRIEVAL = ("retrieval evaluation is not implemented (Global.eval_mode: classification "
@@ -78,8 +79,6 @@ REFUSED = {
                         "implemented",
     ("Arch", "infer_output_key"): "recognition-feature export is not implemented",
     ("Arch", "infer_model_name"): "distillation models are not implemented",
-    ("Arch", "infer_add_softmax"): "use Global.infer_add_softmax (this project's key for the "
-                                   "softmax at export)",
     ("DataLoader", "UnLabelTrain"): _SEMI,
     ("DataLoader", "Metalearning"): _SEMI,
     ("Infer", "infer_list"): "an image list file for tools/infer.py (develop only) is not "
@@ -93,7 +92,11 @@ REFUSED = {
 # This project's own keys, beyond PaddleClas's (documented in docs/training.md).
 EXTENSIONS = {
     ("Global", "save_format"): "pdparams (PaddleClas's) or safetensors",
-    ("Global", "infer_add_softmax"): "softmax appended at export (default True)",
+    ("Global", "infer_add_softmax"): "softmax appended at export (default True; "
+                                     "Arch.infer_add_softmax, PaddleClas's key, wins)",
+    ("Global", "use_ema_weights"): "False (default): a checkpoint prefix means its model "
+                                   "weights (.pdparams), as PaddleClas; True: its EMA weights "
+                                   "(.pdema), for eval, infer, export and quantization alike",
     (None, "Slim"): "QAT with PaddleSlim (ppcls_ext.slim)",
 }
 
