@@ -8,7 +8,8 @@ imported; PaddleX has no plugin entry point, so ``register()`` adds this project
 the same registry with the predictors PaddleX uses for ConvNeXt and PP-YOLOE:
 
 * the E-ConvNeXt classifiers (``EConvNeXt_mini``, ``_tiny``, ``_small``) with
-  ``ClasRunnerPredictor`` (PaddleClas ``inference.yml``: PreProcess.transform_ops, PostProcess.Topk);
+  ``ClasRunnerPredictor`` (PaddleClas ``inference.yml``: PreProcess.transform_ops and
+  PostProcess.Topk);
 * the PP-YOLOE detectors with an E-ConvNeXt backbone (``DETECTORS``) with
   ``DetRunnerPredictor`` (PaddleDetection ``Preprocess``, ``label_list``, ``draw_threshold``).
 

@@ -88,7 +88,8 @@ def _doc_rows(heading):
     section = text.split(heading, 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
     rows = {}
     for line in section.splitlines():
-        m = re.match(r"\| `([A-Za-z]+\.)?([A-Za-z_0-9]+)` \| (honoured|refused|project|warned) \|", line)
+        m = re.match(r"\| `([A-Za-z]+\.)?([A-Za-z_0-9]+)` \| "
+                     r"(honoured|refused|project|warned) \|", line)
         if m:
             rows[((m.group(1) or "")[:-1] or None, m.group(2))] = m.group(3)
     return rows

@@ -100,7 +100,7 @@ def test_register_without_paddlex_says_how_to_install():
 @pytest.fixture(scope="module")
 def classifier(digits, tmp_path_factory):
     """A mini with non-trivial BN statistics exported with softmax (PaddleClas's default),
-    plus ONNX, laid out for PaddleX."""
+    plus ONNX: the folder tools/export_model.py --onnx writes, untouched."""
     from ppcls_ext import EConvNeXt_mini
     from ppcls_ext.export import export, to_onnx
 
@@ -117,7 +117,9 @@ def classifier(digits, tmp_path_factory):
                                 f"Infer.PostProcess.class_id_map_file={digits}/label_list.txt"])
     model_dir = export(config)
     to_onnx(model_dir)
-    paddlex_plugin.paddlex_model_dir(model_dir, "EConvNeXt_mini")
+    # the export alone names the model for PaddleX (Global.model_name = Arch.name)
+    with open(os.path.join(model_dir, "inference.yml")) as f:
+        assert yaml.safe_load(f)["Global"]["model_name"] == "EConvNeXt_mini"
     images = sorted(os.path.join(digits, "images", "val", f)
                     for f in os.listdir(os.path.join(digits, "images", "val")))[:6]
     return model_dir, images

@@ -3,7 +3,8 @@
 Behaviour follows PaddleClas's ``train_epoch`` / ``classification_eval``: the LR scheduler
 steps per optimizer step, ``update_freq`` accumulates gradients, ``latest`` is saved each
 epoch, ``epoch_N`` every ``save_interval`` epochs, ``best_model`` whenever the eval top-1
-improves on the best so far (which starts at -1: the first evaluation is always saved). A non-finite loss stops training with the last good checkpoint kept.
+improves on the best so far (which starts at -1: the first evaluation is always saved).
+A non-finite loss stops training with the last good checkpoint kept.
 """
 import contextlib
 import math
