@@ -13,11 +13,10 @@ import subprocess
 import sys
 
 import numpy as np
-import paddle
 import pytest
 import yaml
 
-from engine_helpers import QUICK_START, ROOT, load
+from engine_helpers import ROOT
 from ppcls_infer import paddlex_plugin
 
 DRIVER = os.path.join(ROOT, "tests", "paddlex_driver.py")
@@ -101,22 +100,9 @@ def test_register_without_paddlex_says_how_to_install():
 def classifier(digits, tmp_path_factory):
     """A mini with non-trivial BN statistics exported with softmax (PaddleClas's default),
     plus ONNX: the folder tools/export_model.py --onnx writes, untouched."""
-    from ppcls_ext import EConvNeXt_mini
-    from ppcls_ext.export import export, to_onnx
+    from deploy_helpers import export_mini
 
-    out = tmp_path_factory.mktemp("pdx_cls")
-    paddle.seed(5)
-    model = EConvNeXt_mini(class_num=10)
-    model.train()
-    with paddle.no_grad():
-        for _ in range(3):
-            model(paddle.randn([8, 3, 32, 32]) * 2 + 0.5)
-    paddle.save(model.state_dict(), str(out / "w.pdparams"))
-    config = load(QUICK_START, [f"Global.pretrained_model={out}/w",
-                                f"Global.save_inference_dir={out}/inference",
-                                f"Infer.PostProcess.class_id_map_file={digits}/label_list.txt"])
-    model_dir = export(config)
-    to_onnx(model_dir)
+    model_dir = export_mini(tmp_path_factory.mktemp("pdx_cls"), digits, add_softmax=True)[0]
     # the export alone names the model for PaddleX (Global.model_name = Arch.name)
     with open(os.path.join(model_dir, "inference.yml")) as f:
         assert yaml.safe_load(f)["Global"]["model_name"] == "EConvNeXt_mini"
@@ -155,22 +141,28 @@ def test_paddlex_classifier_matches_predict_cls(classifier):
 @pytest.fixture(scope="module")
 def detector(tmp_path_factory):
     """PP-YOLOE-S with an E-ConvNeXt-mini backbone, random (spread) weights, exported by
-    PaddleDetection's Trainer as tools/det/export_model.py does."""
+    tools/det/export_model.py's command (PaddleDetection's files plus the PaddleX names)."""
+    import paddle
+
+    import ppcls_ext.det
     from det_helpers import make_tiny_coco, tiny_config
-    import ppcls_ext.det  # noqa: F401
+    from ppcls_ext.det.commands import export_model
+    from test_det_deploy import _spread_outputs
+
+    ppcls_ext.det.install()
     from ppdet.core.workspace import load_config
     from ppdet.engine import Trainer
-    from test_det_deploy import _spread_outputs
 
     tmp = tmp_path_factory.mktemp("pdx_det")
     data = make_tiny_coco(str(tmp / "data"), n_train=2, n_val=3)
-    cfg = load_config(tiny_config(tmp, data))
-    trainer = Trainer(cfg, mode="test")
-    trainer.model.eval()
+    cfg_file = tiny_config(tmp, data, extra="pdx_model_name: PP-YOLOE-S_EConvNeXt_mini")
+    trainer = Trainer(load_config(cfg_file), mode="test")
     _spread_outputs(trainer.model)
-    trainer.export(str(tmp / "inference"))
+    os.makedirs(str(tmp / "output" / "tiny"))
+    paddle.save(trainer.model.state_dict(), str(tmp / "output" / "tiny" / "model_final.pdparams"))
+    export_dir = export_model(["-c", cfg_file, "--output_dir", str(tmp / "inference")])
     images = [os.path.join(data, "images", f"val_{i}.png") for i in range(3)]
-    return os.path.join(str(tmp / "inference"), "tiny"), images, str(tmp / "pdx")
+    return export_dir, images
 
 
 @pytest.mark.integration
@@ -178,14 +170,16 @@ def detector(tmp_path_factory):
 def test_paddlex_detector_matches_predict_det(detector):
     import predict_det
 
-    export_dir, images, pdx_dir = detector
+    export_dir, images = detector
+    with open(os.path.join(export_dir, "inference.yml")) as f:  # written by the export
+        assert yaml.safe_load(f)["Global"]["model_name"] == "PP-YOLOE-S_EConvNeXt_mini"
     threshold = 0.05
     ours = {}
     for backend in ("paddle", "onnxruntime"):  # the second converts model.onnx on first use
         predictor = predict_det.DetPredictor(export_dir, backend, threshold, 2, False)
         ours[backend] = [predictor.raw(p)[1] for p in images]
-    paddlex_plugin.paddlex_model_dir(export_dir, "PP-YOLOE-S_EConvNeXt_mini", pdx_dir)
-    assert os.path.isfile(os.path.join(pdx_dir, "inference.onnx"))
+    pdx_dir = paddlex_plugin.paddlex_model_dir(export_dir, "PP-YOLOE-S_EConvNeXt_mini")
+    assert os.path.isfile(os.path.join(pdx_dir, "inference.onnx"))  # model.onnx, linked
     got = run_paddlex(dict(task="det", model_name="PP-YOLOE-S_EConvNeXt_mini",
                            model_dir=pdx_dir, images=images, engines=["paddle", "onnxruntime"],
                            pipeline=True, threshold=threshold))
