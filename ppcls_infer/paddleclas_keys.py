@@ -14,6 +14,8 @@ HONOURED = (
 )
 
 NOTES = {
+    "enable_benchmark": "this project's latency benchmark on random input (the key is in "
+                        "PaddleClas's deploy configs, which its predictor does not read)",
     "benchmark": "as PaddleClas (its AutoLog): the run's own milliseconds per image for "
                  "preprocess, inference and postprocess (enable_benchmark, this project's "
                  "key, runs latency percentiles on random input instead)",

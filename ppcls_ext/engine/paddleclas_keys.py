@@ -33,8 +33,12 @@ HONOURED = {
 
 # Notes on honoured keys whose behaviour differs in a detail from PaddleClas's engine.
 NOTES = {
-    ("Global", "device"): "cpu, gpu, xpu, npu (PaddleClas also lists mlu, ascend, intel_gpu, "
-                          "mps: untested here, refused)",
+    ("Global", "device"): "cpu, gpu, xpu, npu, mlu (PaddleClas also lists ascend, intel_gpu, "
+                          "mps: refused with the valid names)",
+    ("Global", "pretrained_model"): "a prefix, a weights file, a folder holding one "
+                                    "checkpoint, or a URL; a prefix means its model weights "
+                                    "(Global.use_ema_weights: its EMA weights), the same for "
+                                    "every tool",
     ("Global", "eval_mode"): "classification only; retrieval and adaface are refused",
     ("Global", "use_dali"): "False only; True is refused (DALI loaders are not implemented)",
     ("Global", "print_mem_info"): "GPU: max_mem_reserved/max_mem_allocated as PaddleClas; "
