@@ -18,6 +18,7 @@ import paddle.nn as nn
 from ._ppcls import logger, ppcls_module, resolve_paddleclas_path
 from .io import load_pretrained, read_weights
 from .registry import build_model
+from .validation import ConfigError, MissingFileError
 
 
 class ExportModel(nn.Layer):
@@ -46,9 +47,9 @@ def _infer_config_for_dump(config):
     cfg = copy.deepcopy(dict(config))
     infer = cfg.get("Infer")
     if not infer or "transforms" not in infer:
-        raise ValueError("the config needs an Infer section with transforms and PostProcess "
-                         "(see configs/quick_start/EConvNeXt_mini_digits.yaml) to write "
-                         "inference.yml")
+        raise ConfigError("the config needs an Infer section with transforms and PostProcess "
+                          "(see configs/quick_start/EConvNeXt_mini_digits.yaml) to write "
+                          "inference.yml")
     for op in infer["transforms"]:
         norm = op.get("NormalizeImage") if isinstance(op, dict) else None
         if norm is not None and not isinstance(norm.get("scale", "1.0/255.0"), str):
@@ -58,12 +59,12 @@ def _infer_config_for_dump(config):
     post = infer.get("PostProcess") or {}
     label_file = post.get("class_id_map_file")
     if not label_file:
-        raise ValueError("Infer.PostProcess.class_id_map_file is needed to store label names "
-                         "in inference.yml")
+        raise ConfigError("Infer.PostProcess.class_id_map_file is needed to store label names "
+                          "in inference.yml")
     post["class_id_map_file"] = resolve_paddleclas_path(label_file)
     if post["class_id_map_file"] is None:
-        raise FileNotFoundError(f"Infer.PostProcess.class_id_map_file {label_file!r} does not "
-                                "exist")
+        raise MissingFileError(f"Infer.PostProcess.class_id_map_file {label_file!r} does not "
+                               "exist")
     return cfg
 
 
@@ -107,7 +108,7 @@ def export(config, model=None, extra_global=None):
     save_dir = g.get("save_inference_dir") or "./inference"
     image_shape = list(g.get("image_shape") or [3, 224, 224])
     if len(image_shape) != 3:
-        raise ValueError(f"Global.image_shape must be [C, H, W], got {image_shape}")
+        raise ConfigError(f"Global.image_shape must be [C, H, W], got {image_shape}")
     if model is None:
         model = build_model(config, "export")
         if g.get("pretrained_model"):
@@ -141,8 +142,8 @@ def to_onnx(model_dir, save_file=None, opset_version=13):
     params_file = os.path.join(model_dir, "inference.pdiparams")
     for path in (model_file, params_file):
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path} not found: export the model first "
-                                    "(tools/export_model.py)")
+            raise MissingFileError(f"{path} not found: export the model first "
+                                   "(tools/export_model.py)")
     save_file = save_file or os.path.join(model_dir, "inference.onnx")
     tmp = save_file + ".tmp"
     paddle2onnx.export(model_file, params_file, tmp, opset_version=opset_version,

@@ -19,6 +19,8 @@ from ppcls_ext.export import export, to_onnx
 sys.path.insert(0, DEPLOY_PY)
 from predict_cls import ClsPredictor, list_inputs  # noqa: E402
 
+pytestmark = pytest.mark.integration  # exports a model, runs predictors (some as processes)
+
 WHEEL_DEPLOY_CFG = os.path.join(os.path.dirname(__import__("paddleclas").__file__), "deploy",
                                 "configs", "inference_cls.yaml")
 DEPLOY_CFG = os.path.join(ROOT, "deploy", "configs", "inference_cls.yaml")
@@ -186,7 +188,7 @@ def test_onnx_conversion_installs_nothing(exported, tmp_path):
 
 
 def test_fp16_without_tensorrt_is_refused(exported, digits):
-    """Issue 10, defect 8: ``use_fp16`` without TensorRT ran fp32 silently (PaddleClas's
+    """Regression: ``use_fp16`` without TensorRT ran fp32 silently (PaddleClas's
     predictor asserts); now one clear error names the keys."""
     for backend in ("paddle", "onnxruntime"):
         with pytest.raises(RuntimeError, match="use_fp16=True needs Global.use_gpu=True and "
@@ -205,7 +207,7 @@ class _Recorder:
 
 
 def test_tensorrt_converts_the_pir_model_with_the_exported_profile(tmp_path, monkeypatch):
-    """Issue 10, defect 8: TensorRT went through ``enable_tensorrt_engine`` (documented for
+    """Regression: TensorRT went through ``enable_tensorrt_engine`` (documented for
     .pdmodel programs) with a 3x224x224 profile whatever the export. Now
     ``paddle.tensorrt.convert`` (Paddle 3.x's route for PIR .json models) gets the
     inference.yml image size and the configured batch; mocked here (CPU build)."""

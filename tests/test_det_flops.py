@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+pytestmark = pytest.mark.integration  # detection
+
 pytest.importorskip("ppdet")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -12,6 +12,8 @@ from paddle.jit.dy2static.program_translator import StaticFunction
 from engine_helpers import QUICK_START, load, tiny_overrides
 from ppcls_ext.engine import Engine, loops
 
+pytestmark = pytest.mark.integration  # trains
+
 
 def _engine(data, out, *extra, mode="train"):
     return Engine(load(QUICK_START, tiny_overrides(data, out, epochs=1, extra=[

@@ -16,6 +16,8 @@ from engine_helpers import IMAGENET, QUICK_START, ROOT, load, make_split, tiny_o
 from ppcls_ext.engine import Engine
 from ppcls_ext.engine import loops
 
+pytestmark = pytest.mark.integration  # trains, runs the tools as processes
+
 TRAIN_LINE = re.compile(r"\[Train\]\[Epoch (\d+)/(\d+)\]\[Iter: (\d+)/(\d+)\]lr: ([0-9.e-]+), "
                         r"CELoss: [0-9.]+, loss: [0-9.]+, top1: [0-9.]+, top5: [0-9.]+, "
                         r"batch_cost: [0-9.]+s, reader_cost: [0-9.]+s, ips: [0-9.]+ samples/s, "
@@ -171,11 +173,13 @@ def test_imagenet_config_trains_one_iteration(variant, tmp_path):
     assert engine.optimizer.get_lr() == pytest.approx(2.5e-4 / 20)
 
 
-def test_update_freq_accumulates_and_amp_on_cpu_warns(data, tmp_path):
+def test_update_freq_accumulates_and_amp_on_cpu_warns(data, tmp_path, ppcls_warnings):
     config = load(QUICK_START, tiny_overrides(data, str(tmp_path), extra=[
         "Global.update_freq=2", "AMP.use_amp=True", "AMP.level=O1"]))
     engine = Engine(config, "train")
     assert engine.amp_level is None  # CPU: fp32 with a warning
+    assert ppcls_warnings == ["AMP is configured but the device is CPU: running in fp32 "
+                              "(AMP needs a GPU)."]
     loops.train_epoch(engine, 1)
     assert engine.states["global_step"] == 3  # 6 iterations / update_freq 2
 

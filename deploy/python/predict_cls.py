@@ -104,10 +104,32 @@ def check_paddleclas_keys(config):
 
 
 class ClsPredictor:
+    """Classify images with a ``tools/export_model.py`` export, as PaddleClas's deploy
+    predictor does, on Paddle Inference, ONNX Runtime or OpenVINO (``Global.backend``).
+
+    Args:
+        config: a deploy config in PaddleClas's schema (``deploy/configs/inference_cls.yaml``
+            or the paddleclas wheel's): ``Global`` (``inference_model_dir``, ``backend``,
+            ``precision``, ``batch_size``, ``cpu_num_threads``, ``use_gpu``, ...),
+            ``PreProcess`` and ``PostProcess.Topk``. The export's own ``inference.yml``
+            (preprocessing, label names) takes precedence, so deployment cannot drift from
+            the training config.
+        preprocess_overrides: the ``-o PreProcess...`` items, re-applied to the model's
+            inference.yml preprocessing when the folder has one (``load_config`` has applied
+            them to the deploy config's own PreProcess already).
+
+    With ``backend`` onnxruntime or openvino nothing here imports Paddle. Attributes:
+    ``backend`` (see ``backends.create_backend``), ``input_shape`` (``[N, C, H, W]``, None
+    where dynamic), ``batch_size``.
+
+    Raises:
+        FileNotFoundError: the model folder or a model file is missing.
+        ValueError: an unknown backend, precision or PreProcess/PostProcess key, or a
+            PreProcess override naming another op than the model's.
+        backends.BackendError: the runtime the config asks for is not installed or cannot run.
+    """
+
     def __init__(self, config, preprocess_overrides=()):
-        """``preprocess_overrides``: the ``-o PreProcess...`` items, re-applied to the
-        model's inference.yml preprocessing when the folder has one (``load_config`` has
-        applied them to the deploy config's own PreProcess already)."""
         g = config["Global"]
         self.g = g
         model_dir = g.get("inference_model_dir")
@@ -148,16 +170,25 @@ class ClsPredictor:
         return preprocess_file(self.ops, path)
 
     def predict_batch(self, batch):
+        """Run one preprocessed batch ``[N, C, H, W]`` (float32); returns the backend's
+        ``[N, class_num]`` output. Raises ValueError when the batch does not have the shape
+        the model was exported for."""
         if self.input_shape:
             check_input(batch, self.input_shape)
         return self.backend(batch)
 
     def predict(self, paths):
-        """Returns (results, bad): top-k dicts for readable images, and unreadable paths.
+        """Classify image files in batches of ``batch_size``.
 
-        ``self.timings`` then holds the run's seconds per stage (``preprocess``,
-        ``inference``, ``postprocess``) and its ``images``: what PaddleClas's
-        ``Global.benchmark`` reports (its AutoLog times the real predictions)."""
+        Returns:
+            ``(results, bad)``: per readable image ``{"class_ids", "scores", "file_name",
+            "label_names"}`` with the top-k classes (``scores`` are the model's outputs:
+            softmax probabilities for a default export), and ``{"file_name", "error"}`` per
+            image that could not be read or decoded. ``self.timings`` then holds the run's
+            seconds per stage (``preprocess``, ``inference``, ``postprocess``) and its
+            ``images``: what PaddleClas's ``Global.benchmark`` reports (its AutoLog times the
+            real predictions).
+        """
         results, bad = [], []
         timings = self.timings = dict(preprocess=0.0, inference=0.0, postprocess=0.0, images=0)
 
@@ -182,7 +213,9 @@ class ClsPredictor:
         return results, bad
 
     def benchmark(self, batch_sizes=(1, 8), warmup=10, repeats=50):
-        """Latency percentiles and throughput on random input of the exported shape."""
+        """Latency of the backend alone on random input of the exported shape (224x224 where
+        dynamic): ``{batch_size: {"p50_ms", "p90_ms", "p99_ms", "images_per_s"}}``, times in
+        milliseconds over ``repeats`` runs after ``warmup`` runs."""
         shape = [s or 224 for s in (self.input_shape or [None, 3, 224, 224])[1:]]
         report = {}
         for bs in batch_sizes:

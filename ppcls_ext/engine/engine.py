@@ -15,7 +15,7 @@ from ppcls_infer.cli import select_device
 
 from ..io import load_checkpoint, load_ema, load_pretrained, read_weights
 from ..registry import build_model
-from ..slim.qat import prepare_qat
+from ..validation import ConfigError, check_slim_config
 from .data import build_dataloader
 from .losses import build_loss
 from .metrics import build_metrics
@@ -35,7 +35,46 @@ def _seed(seed, offset=0):
 
 
 class Engine:
-    def __init__(self, config, mode="train"):
+    """Train, evaluate or predict with a PaddleClas config, as PaddleClas's ``Engine`` does.
+
+    Args:
+        config: the parsed config (``load_config``: a PaddleClas YAML plus ``-o`` overrides,
+            validated); its sections ``Global``, ``Arch``, ``DataLoader``, ``Loss``,
+            ``Optimizer``, ``Metric``, ``Infer`` and the optional ``EMA``, ``AMP``, ``Slim``
+            mean what they mean to PaddleClas. Read, not copied: the engine adds
+            ``DataLoader.class_num`` from ``Arch.class_num`` as PaddleClas's does.
+        mode: ``"train"``, ``"eval"`` or ``"infer"``; decides which loaders, losses and
+            optimizer are built.
+        prepare_model: ``prepare_model(config, model, mode)`` wraps the built model in place
+            before the weights load (``ppcls_ext.slim.qat.prepare_qat`` for a ``Slim.quant``
+            config, which the tools pass) and returns the wrapper's state (``self.quanter``)
+            or None; a non-None result means the hook loaded ``Global.pretrained_model``
+            itself. The engine does not import slim.
+
+    Set-up, in PaddleClas's order: device (``Global.device``), seeds, logger
+    (``<output_dir>/<mode>.log``), model (``build_model`` on ``Arch``, then ``prepare_model``),
+    loaders, losses, metrics, optimizer and LR schedule (stepped per iteration), weights
+    (``Global.checkpoints`` resumes model, optimizer, EMA and counters; else
+    ``Global.pretrained_model`` loads weights only), EMA, AMP, ``Global.to_static``,
+    ``paddle.DataParallel`` when launched with several ranks. Checkpoints and curves go to
+    ``<Global.output_dir>/<Arch.name>/``.
+
+    Attributes a caller may read: ``model`` (possibly DataParallel), ``base_model`` (the
+    network), ``optimizer``, ``lr_scheduler``, ``ema``, ``states`` (``epoch``,
+    ``global_step``, ``best_metric``, ``best_epoch``), ``train_loader``, ``eval_loader``.
+
+    Raises:
+        ConfigError (a ValueError): a config value this engine cannot honour (the message
+            names the key and what is valid), e.g. a ``Slim.quant`` config without
+            ``prepare_model``; ValueError for a loader that yields no batch or labels beyond
+            ``class_num``.
+        RuntimeError: ``Global.device: gpu`` on a Paddle built without CUDA.
+        WeightsNotFoundError / WeightsFileError (``ppcls_ext.io``): a weights or checkpoint
+            path that is missing or unusable, including ``UnsafeCheckpointError`` for a pickle
+            that holds more than tensors (docs/training.md, "Loading weights safely").
+    """
+
+    def __init__(self, config, mode="train", prepare_model=None):
         if mode not in ("train", "eval", "infer"):
             raise ValueError(f"Engine mode must be train, eval or infer, got {mode!r}")
         self.config, self.mode = config, mode
@@ -58,8 +97,12 @@ class Engine:
 
         self.model = build_model(config, mode)
         self.quanter = None
-        if config.get("Slim"):  # QAT: PaddleSlim wraps the model; loads pretrained_model itself
-            self.quanter = prepare_qat(config, self.model, mode)
+        if prepare_model is not None:  # QAT: PaddleSlim wraps the model, loads pretrained_model
+            self.quanter = prepare_model(config, self.model, mode)
+        elif check_slim_config(config.get("Slim")):
+            raise ConfigError("Slim.quant needs the QAT hook: run tools/train.py (or pass "
+                              "Engine(config, mode, prepare_model=ppcls_ext.slim.qat."
+                              "prepare_qat))")
         self.class_num = config["Arch"].get("class_num", g.get("class_num"))
         if self.class_num and isinstance(config.get("DataLoader"), dict):
             # PaddleClas's engine hands Arch.class_num to the batch ops the same way.
@@ -201,12 +244,39 @@ class Engine:
 
     # ----------------------------------------------------------------- entry points
     def train(self):
+        """Train from ``states["epoch"] + 1`` to ``Global.epochs``; evaluate every
+        ``Global.eval_interval`` epochs when ``Global.eval_during_train``; save ``latest`` each
+        epoch, ``epoch_N`` every ``Global.save_interval`` epochs and ``best_model`` when the eval
+        top-1 improves (``loops.train``, after PaddleClas's ``train_epoch``).
+
+        Returns:
+            ``states``: ``epoch``, ``global_step`` (optimizer steps), ``best_metric`` (top-1 as
+            a fraction in [0, 1]) and ``best_epoch``.
+        Raises:
+            loops.NonFiniteLossError: the loss became NaN or inf; the last complete checkpoint
+                is kept.
+        """
         return loops.train(self)
 
     @paddle.no_grad()
     def eval(self, epoch=0, model=None):
+        """Evaluate ``model`` (default: the engine's) on ``DataLoader.Eval``.
+
+        Returns:
+            ``{name: value}``: the mean of each ``Loss.Eval`` term over the whole set and each
+            ``Metric.Eval`` result (``top1``, ``top5``: fractions in [0, 1]), all-reduced over
+            ranks. ``epoch`` only labels the log lines.
+        """
         return loops.evaluate(self, epoch, model)
 
     @paddle.no_grad()
     def infer(self):
+        """Classify ``Infer.infer_imgs`` (an image, a folder or a list file) with
+        ``Infer.transforms`` and ``Infer.PostProcess`` (Topk) on softmax probabilities.
+
+        Returns:
+            one dict per readable image: ``class_ids``, ``scores`` (probabilities),
+            ``file_name`` and ``label_names`` when a label map is given; unreadable images are
+            skipped with a warning.
+        """
         return loops.infer(self)

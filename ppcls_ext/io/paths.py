@@ -20,6 +20,7 @@ tool's log.
 """
 import os
 
+from .errors import WeightsNotFoundError
 from .safetensors_file import SUFFIX as SAFETENSORS
 
 SAVE_FORMATS = ("pdparams", "safetensors")
@@ -75,7 +76,7 @@ def _single_prefix(folder):
     if len(prefixes) == 1:
         return prefixes[0]
     names = ", ".join(os.path.basename(p) for p in prefixes) or "none"
-    raise FileNotFoundError(
+    raise WeightsNotFoundError(
         f"{folder!r} is a folder: it must hold exactly one checkpoint to mean its weights, "
         f"and holds {len(prefixes)} ({names}); give the prefix, e.g. "
         f"{os.path.join(folder, os.path.basename(prefixes[0]) if prefixes else 'best_model')}")
@@ -96,8 +97,9 @@ def resolve_weights_path(path_or_url, use_ema=False):
       eval and export load ``{prefix}.pdparams``.
 
     ``use_ema`` (``Global.use_ema_weights``): the EMA weights of the prefix instead
-    (``{prefix}.pdema`` or ``{prefix}.ema.safetensors``); FileNotFoundError when the
-    checkpoint has none. Raises FileNotFoundError naming the candidates tried.
+    (``{prefix}.pdema`` or ``{prefix}.ema.safetensors``); WeightsNotFoundError when the
+    checkpoint has none. Raises WeightsNotFoundError (a FileNotFoundError) naming the
+    candidates tried.
     """
     path = os.fspath(path_or_url)
     if is_url(path):
@@ -111,7 +113,7 @@ def resolve_weights_path(path_or_url, use_ema=False):
         if ema_file is not None:
             return ema_file
         prefix = strip_suffix(path)
-        raise FileNotFoundError(
+        raise WeightsNotFoundError(
             f"Global.use_ema_weights=True but {prefix!r} has no EMA weights ({prefix}.pdema or "
             f"{prefix}.ema.safetensors; a run writes them with an EMA section): drop "
             "use_ema_weights to use the model weights")
@@ -124,7 +126,7 @@ def resolve_weights_path(path_or_url, use_ema=False):
         if found is not None:
             return found
         candidates = [path + WEIGHT_SUFFIXES[fmt][0] for fmt in SAVE_FORMATS]
-    raise FileNotFoundError(
+    raise WeightsNotFoundError(
         f"Weights file not found: {' or '.join(map(repr, candidates))}. Give a .pdparams or "
         ".safetensors file (the suffix may be omitted, as in PaddleClas's "
         "Global.pretrained_model), a folder with one checkpoint, or an http(s) URL.")
