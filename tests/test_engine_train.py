@@ -38,7 +38,7 @@ def test_train_eval_infer_cli_writes_paddleclas_layout(data, tmp_path):
     out = str(tmp_path / "out")
     result = run_tool("train", tiny_overrides(data, out, extra=["Global.save_interval=1"]))
     assert result.returncode == 0, result.stderr[-3000:]
-    log = open(os.path.join(out, "train.log")).read()
+    log = open(os.path.join(out, "EConvNeXt_mini", "train.log")).read()
     assert len(TRAIN_LINE.findall(log)) >= 12 and len(EVAL_LINE.findall(log)) == 2
     model_dir = os.path.join(out, "EConvNeXt_mini")
     for prefix in ("latest", "best_model", "epoch_1", "epoch_2"):
@@ -65,7 +65,7 @@ def test_sigkill_mid_epoch_then_resume_continues_at_right_epoch_and_lr(data, tmp
     cmd = [sys.executable, os.path.join(ROOT, "tools", "train.py"), "-c", QUICK_START]
     for o in overrides:
         cmd += ["-o", o]
-    log_path = os.path.join(out, "train.log")
+    log_path = os.path.join(out, "EConvNeXt_mini", "train.log")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     try:  # kill in the middle of epoch 2, after `latest` of epoch 1 exists
@@ -206,7 +206,7 @@ def test_two_process_launch_trains_with_one_set_of_checkpoints(data, tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
     logs = {p: open(p).read() for p in glob.glob(str(tmp_path / "log" / "workerlog.*"))}
     assert result.returncode == 0, result.stderr[-2000:] + "".join(logs.values())[-3000:]
-    log = open(os.path.join(out, "train.log")).read()
+    log = open(os.path.join(out, "EConvNeXt_mini", "train.log")).read()
     # 24 images over 2 ranks x batch 4: 3 iterations per rank per epoch
     assert "[Train][Epoch 1/2][Iter: 2/3]" in log and "[Iter: 3/" not in log
     assert len(EVAL_LINE.findall(log)) == 2

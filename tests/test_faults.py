@@ -245,7 +245,8 @@ def test_two_process_run_with_one_rank_killed_stops_in_bounded_time(data, tmp_pa
     launcher = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 cwd=str(tmp_path), start_new_session=True)
     try:
-        rank1 = _wait_for_training_rank(launcher, os.path.join(out, "train.log"), rank=1)
+        rank1 = _wait_for_training_rank(
+            launcher, os.path.join(out, "EConvNeXt_mini", "train.log"), rank=1)
         rank1.send_signal(signal.SIGKILL)
         killed = time.time()
         code = launcher.wait(timeout=180)  # bounded: raises TimeoutExpired on a hang

@@ -95,7 +95,7 @@ def test_export_refuses_trapped_ema_and_weights(tmp_path, marker):
     paddle.save(model.state_dict(), prefix + ".pdparams")
     write_trap(prefix + ".pdema", marker)
     with pytest.raises(UnsafeCheckpointError, match="ckpt.pdema"):
-        load_export_weights(model, prefix)
+        load_export_weights(model, prefix, use_ema=True)
     os.remove(prefix + ".pdema")
     write_trap(prefix + ".pdparams", marker)
     with pytest.raises(UnsafeCheckpointError, match="ckpt.pdparams"):

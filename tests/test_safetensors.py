@@ -172,7 +172,7 @@ def test_checkpoint_in_safetensors_resumes_and_exports_ema(tmp_path):
     np.testing.assert_array_equal(_outputs(fresh, x), _outputs(model, x))
     np.testing.assert_array_equal(_outputs(fresh_ema.module, x), _outputs(ema.module, x))
     exported = EConvNeXt_mini(class_num=4)
-    assert load_export_weights(exported, base).endswith("latest.ema.safetensors")
+    assert load_export_weights(exported, base, use_ema=True).endswith("latest.ema.safetensors")
     np.testing.assert_array_equal(_outputs(exported, x), _outputs(ema.module, x))
 
 

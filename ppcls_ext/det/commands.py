@@ -282,7 +282,17 @@ def run_export(flags):
     trainer.load_weights(cfg.weights)
     trainer.export(flags.output_dir)
     name = os.path.splitext(os.path.basename(cfg.filename))[0]
-    return os.path.join(flags.output_dir, name)
+    out = os.path.join(flags.output_dir, name)
+    # PaddleX 3 reads inference.{json,pdiparams,yml} with Global.model_name: the same files
+    # (hard links) under those names, so the folder runs in PaddleX as it is
+    from ppcls_infer.paddlex_plugin import DETECTORS, paddlex_model_dir
+
+    pdx_name = cfg.get("pdx_model_name") or {v: k for k, v in DETECTORS.items()}.get(name, name)
+    paddlex_model_dir(out, pdx_name)
+    call = "register()" if pdx_name in DETECTORS else f"register(detectors=[{pdx_name!r}])"
+    print(f"PaddleX model name: {pdx_name} (in inference.yml; PaddleX runs the folder after "
+          f"ppcls_infer.paddlex_plugin.{call})")
+    return out
 
 
 def export_model(argv=None):

@@ -13,14 +13,14 @@ import paddle
 import paddle.distributed as dist
 from ppcls_infer.cli import select_device
 
-from ..io import load_checkpoint, load_ema, load_pretrained
+from ..io import load_checkpoint, load_ema, load_pretrained, read_weights
 from ..registry import build_model
 from ..validation import ConfigError, check_slim_config
 from .data import build_dataloader
 from .losses import build_loss
 from .metrics import build_metrics
 from .optimizer import build_optimizer
-from .recorder import Recorder, logger
+from .recorder import Recorder, logger, parse_log_ranks
 from .static import apply_to_static, check_supported
 from . import loops
 
@@ -84,7 +84,10 @@ class Engine:
         check_supported(g)
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
-        logger.init_logger(log_file=os.path.join(g.get("output_dir", "./output"), f"{mode}.log"))
+        # {output_dir}/{Arch.name}/{mode}.log, where PaddleClas 2.5 writes it and TIPC reads
+        # it (PaddleClas's develop engine moved it up to {output_dir}; TIPC did not follow)
+        logger.init_logger(log_file=os.path.join(self.output_dir, f"{mode}.log"),
+                           log_ranks=parse_log_ranks(g.get("log_ranks", "0")))
         self.device = select_device(g.get("device", "gpu"))
         if self.world_size > 1:
             dist.init_parallel_env()
@@ -129,7 +132,9 @@ class Engine:
             self.step_each_epoch = len(self.train_loader) // self.update_freq
             self.optimizer, self.lr_scheduler = build_optimizer(
                 config.get("Optimizer"), self.epochs, self.step_each_epoch, self.model)
-        self.states = dict(epoch=0, global_step=0, best_metric=0.0, best_epoch=0)
+        # best metric starts below any metric (PaddleClas's -1.0): the first evaluation
+        # always writes best_model, even at top-1 0
+        self.states = dict(epoch=0, global_step=0, best_metric=-1.0, best_epoch=0)
         # order matters (PaddleClas's): fp32 weights into the fp32 model, then the EMA copy
         # of those weights, then AMP's decorate (O2 casts parameters and makes state_dict()
         # return copies), then DataParallel
@@ -141,6 +146,11 @@ class Engine:
             self.model = paddle.DataParallel(self.model)
         _seed(g.get("seed"), self.rank)  # per-rank dropout/drop-path and augmentation
         self.recorder = Recorder(self.output_dir, g.get("use_visualdl", False), self.is_main)
+        self.print_mem_info = bool(g.get("print_mem_info", False)) and mode == "train"
+        if self.print_mem_info and self.device != "gpu":
+            logger.info("Global.print_mem_info: no GPU in use, so the training lines carry the "
+                        "process's peak resident memory (max_mem_rss) instead of the CUDA "
+                        "allocator's max_mem_reserved/max_mem_allocated")
 
     # ----------------------------------------------------------------- setup helpers
     def _loader(self, mode, seed):
@@ -213,7 +223,12 @@ class Engine:
             logger.info(f"Resumed from {g['checkpoints']} at epoch {self.states['epoch']}, "
                         f"step {self.states['global_step']}")
         elif g.get("pretrained_model") and self.quanter is None:
-            load_pretrained(self.model, g["pretrained_model"])
+            # the same rule as export and quantization (ppcls_ext.io.resolve_weights_path):
+            # the checkpoint's model weights, or its EMA with Global.use_ema_weights
+            action = {"train": "fine-tuning from", "eval": "evaluating",
+                      "infer": "predicting with"}[self.mode]
+            load_pretrained(self.model, read_weights(
+                g["pretrained_model"], bool(g.get("use_ema_weights", False)), action))
 
     def autocast(self, training=True):
         """``auto_cast`` for a training step, or for evaluation when it runs in fp16."""
