@@ -145,9 +145,8 @@ def detector(tmp_path_factory):
     import paddle
 
     import ppcls_ext.det
-    from det_helpers import make_tiny_coco, tiny_config
+    from det_helpers import make_tiny_coco, spread_outputs, tiny_config
     from ppcls_ext.det.commands import export_model
-    from test_det_deploy import _spread_outputs
 
     ppcls_ext.det.install()
     from ppdet.core.workspace import load_config
@@ -157,7 +156,7 @@ def detector(tmp_path_factory):
     data = make_tiny_coco(str(tmp / "data"), n_train=2, n_val=3)
     cfg_file = tiny_config(tmp, data, extra="pdx_model_name: PP-YOLOE-S_EConvNeXt_mini")
     trainer = Trainer(load_config(cfg_file), mode="test")
-    _spread_outputs(trainer.model)
+    spread_outputs(trainer.model)
     os.makedirs(str(tmp / "output" / "tiny"))
     paddle.save(trainer.model.state_dict(), str(tmp / "output" / "tiny" / "model_final.pdparams"))
     export_dir = export_model(["-c", cfg_file, "--output_dir", str(tmp / "inference")])
