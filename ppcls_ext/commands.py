@@ -165,3 +165,26 @@ def quant_post(argv=None):
 
 __all__ = ["evaluate", "export_model", "infer", "launch", "quant_post",
            "train"]
+
+# --- console scripts ---------------------------------------------------------------------------
+# setuptools' wrappers call sys.exit(<return value>): a command's result (metrics, a Trainer, the
+# written paths) is for Python callers, so the scripts in pyproject.toml get these, which end the
+# process with status 0 on success (a user error has already exited with status 2).
+
+def _script(command):
+    name = command.__name__
+
+    def main():
+        globals()[name]()  # looked up at call time (tests replace the command)
+        return 0
+
+    main.__name__ = main.__qualname__ = f"{command.__name__}_script"
+    main.__doc__ = f"Console-script form of :func:`{command.__name__}` (exit status 0)."
+    return main
+
+
+train_script = _script(train)
+evaluate_script = _script(evaluate)
+infer_script = _script(infer)
+export_model_script = _script(export_model)
+quant_post_script = _script(quant_post)

@@ -1,11 +1,13 @@
 """Export a trained model: Paddle Inference (``inference.json/.pdiparams/.yml``) and ONNX.
 
 Follows PaddleClas's export (``tools/export_model.py``): the model from ``Arch`` with the
-weights of ``Global.pretrained_model`` (the EMA weights when a ``.pdema`` or
-``.ema.safetensors`` sits beside it),
-a softmax appended unless ``Global.infer_add_softmax`` is False, a dynamic batch dimension,
-and ``inference.yml`` written by the wheel's ``dump_infer_config`` from the ``Infer`` section,
-so that the predictor preprocesses exactly as training-time inference does.
+weights ``Global.pretrained_model`` means (its model weights, the file tools/eval.py
+evaluates; its EMA weights with ``Global.use_ema_weights``), a softmax appended unless
+``Arch.infer_add_softmax`` (PaddleClas's key) or ``Global.infer_add_softmax`` is False, a
+dynamic batch dimension, and ``inference.yml`` written by the wheel's ``dump_infer_config``
+from the ``Infer`` section, so that the predictor preprocesses exactly as training-time
+inference does. inference.yml's ``Global`` also holds ``model_name`` (``Global.pdx_model_name``
+or ``Arch.name``: the name PaddleX's ``create_model`` checks) and ``image_shape``.
 """
 import copy
 import os
@@ -15,7 +17,7 @@ import paddle
 import paddle.nn as nn
 
 from ._ppcls import logger, ppcls_module, resolve_paddleclas_path
-from .io import WEIGHT_SUFFIXES, load_pretrained, resolve_weights_path
+from .io import load_pretrained, read_weights
 from .outputs import (atomic_write, output_errors, refuse_symlink, staging_folder,
                       swap_in_folder)
 from .registry import build_model
@@ -35,14 +37,12 @@ class ExportModel(nn.Layer):
         return self.softmax(x) if self.softmax is not None else x
 
 
-def load_export_weights(model, path):
-    """Load ``path`` (.pdparams/.safetensors, suffix optional), preferring the EMA weights
-    beside it (``{prefix}.pdema`` or ``{prefix}.ema.safetensors``), as PaddleClas exports
-    the EMA model when there is one. Returns the file loaded."""
-    weights = resolve_weights_path(path, prefer_ema=True)
-    if weights.endswith(tuple(s for _, s in WEIGHT_SUFFIXES.values())):
-        logger.info("Exporting the EMA weights of %s", weights)
-    return load_pretrained(model, weights)["path"]
+def load_export_weights(model, path, use_ema=False, action="exporting"):
+    """Load the weights ``path`` means (``ppcls_ext.io.resolve_weights_path``: a prefix is
+    its model weights, as PaddleClas's export and tools/eval.py load ``{prefix}.pdparams``;
+    ``use_ema`` (``Global.use_ema_weights``) takes its EMA weights instead), naming the
+    choice in the log. Returns the file loaded."""
+    return load_pretrained(model, read_weights(path, use_ema, action))["path"]
 
 
 def _infer_config_for_dump(config):
@@ -71,16 +71,19 @@ def _infer_config_for_dump(config):
     return cfg
 
 
-def _record_input_shape(yml, image_shape, extra_global=None):
-    """Add ``Global.image_shape`` so that predictors can check their preprocessing output
-    (and ``extra_global``: an int8 export marks itself with ``quantized: int8``)."""
+def _record_input_shape(yml, image_shape, extra_global=None, model_name=None):
+    """Add ``Global.image_shape`` so that predictors can check their preprocessing output,
+    ``Global.model_name`` (PaddleX's ``create_model`` refuses a folder whose inference.yml
+    names another model, and fails on one naming none) and ``extra_global`` (an int8 export
+    marks itself with ``quantized: int8``)."""
     import yaml
 
     from ppcls_infer.bounded_yaml import load_file
 
     content = load_file(yml)
-    content = dict(Global=dict(content.get("Global") or {}, image_shape=list(image_shape),
-                               **(extra_global or {})),
+    named = {"model_name": model_name} if model_name else {}
+    content = dict(Global=dict(content.get("Global") or {}, **named,
+                               image_shape=list(image_shape), **(extra_global or {})),
                    **{k: v for k, v in content.items() if k != "Global"})
     atomic_write(yml, yaml.safe_dump(content, sort_keys=False))
 
@@ -118,19 +121,20 @@ def export(config, model=None, extra_global=None, finish=None):
     if model is None:
         model = build_model(config, "export")
         if g.get("pretrained_model"):
-            load_export_weights(model, g["pretrained_model"])
+            load_export_weights(model, g["pretrained_model"], bool(g.get("use_ema_weights")))
         else:
             logger.warning("Global.pretrained_model is not set: exporting random weights")
     dump_cfg = _infer_config_for_dump(config)  # fail before writing anything
     refuse_symlink(save_dir)
+    add_softmax = config["Arch"].get("infer_add_softmax", g.get("infer_add_softmax", True))
     stage = staging_folder(save_dir)
     try:
         with output_errors(save_dir, "write the export"):
-            save_inference_model(model, stage, image_shape,
-                                 bool(g.get("infer_add_softmax", True)))
+            save_inference_model(model, stage, image_shape, bool(add_softmax))
             yml = os.path.join(stage, "inference.yml")
             ppcls_module("utils.config").dump_infer_config(dump_cfg, yml)
-            _record_input_shape(yml, image_shape, extra_global)
+            _record_input_shape(yml, image_shape, extra_global,
+                                g.get("pdx_model_name") or config["Arch"]["name"])
             if finish is not None:
                 finish(stage)
         swap_in_folder(stage, save_dir)

@@ -6,6 +6,8 @@ import numpy as np
 import paddle
 import pytest
 
+pytestmark = pytest.mark.integration  # detection
+
 pytest.importorskip("ppdet")
 import ppcls_ext.det  # noqa: E402
 from ppcls_ext.arch.econvnext import EConvNeXt_mini, EConvNeXt_tiny  # noqa: E402

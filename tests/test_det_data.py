@@ -13,6 +13,8 @@ from ppcls_ext.det.data_check import DatasetError, check_coco_dataset
 from ppcls_ext.det.digits_det import INK_THRESHOLD, ink_box, prepare_digits_det
 from ppcls_ext.engine.data.digits import load_digits_uint8, stratified_split
 
+pytestmark = pytest.mark.integration  # detection
+
 SMALL = dict(train_scenes=12, val_scenes=6, image_size=96, min_digits=2, max_digits=5,
              min_size=16, max_size=36)
 

@@ -88,6 +88,7 @@ def test_bad_slim_section_is_one_clear_error(slim, message):
         validate_config(config, "cfg.yaml")
 
 
+@pytest.mark.integration  # trains and exports
 def test_qat_trains_from_float_checkpoint_and_exports_int8(data, tmp_path):
     """QAT: Engine with the Slim config wraps the model after loading the float weights, trains
     a few iterations, saves a QAT checkpoint; export writes a QDQ ONNX whose outputs match the
@@ -143,6 +144,7 @@ def test_engine_with_slim_and_no_qat_hook_is_a_config_error(data, tmp_path):
         Engine(config, "train")
 
 
+@pytest.mark.integration  # exports
 def test_ptq_writes_qdq_onnx_close_to_float(data, tmp_path):
     from ppcls_ext.slim.ptq import quantize_post
 
@@ -215,6 +217,7 @@ def test_export_of_slim_config_refuses_float_weights(data, tmp_path):
     assert not os.path.exists(os.path.join(tmp_path, "inference"))
 
 
+@pytest.mark.integration  # runs tools/quant_post.py as a process
 def test_ptq_without_calibration_images_is_one_clear_line(data, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -88,7 +88,7 @@ def test_engine_refuses_train_log_symlink(tmp_path, data):
     from ppcls_ext.engine import Engine
 
     out, victim = tmp_path / "out", tmp_path / "victim.txt"
-    _plant(out, "train.log", victim)
+    _plant(out / "EConvNeXt_mini", "train.log", victim)  # {output_dir}/{Arch.name}/train.log
     config = load(QUICK_START, tiny_overrides(data, str(out), epochs=1))
     with pytest.raises(outputs.OutputError, match="train.log is a symlink"):
         Engine(config, "train")
@@ -152,7 +152,7 @@ def test_second_training_into_one_output_dir_refused_before_writing(tmp_path, da
         config = load(QUICK_START, tiny_overrides(data, str(out), epochs=1))
         with pytest.raises(outputs.OutputBusyError, match=f"pid {holder.pid}"):
             Engine(config, "train")
-        assert not (out / "train.log").exists()  # refused before logging anything
+        assert not (out / "EConvNeXt_mini" / "train.log").exists()  # refused before logging
     finally:
         holder.kill()
         holder.wait()

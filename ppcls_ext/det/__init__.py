@@ -3,8 +3,10 @@
 Importing this package changes nothing. :func:`install` (the tools under ``tools/det`` call it)
 imports PaddleDetection, applies the Paddle 3 / Pillow 10 compatibility patches (``compat``),
 registers the ``EConvNeXt`` backbone into PaddleDetection's workspace (config: ``YOLOv3:
-{backbone: EConvNeXt}`` and an ``EConvNeXt:`` section) and lets ``pretrain_weights`` take a
-classification checkpoint of this project (``pretrain``). Every change is recorded by
+{backbone: EConvNeXt}`` and an ``EConvNeXt:`` section) and YOLOv10 (``architecture:
+YOLOv10`` with ``YOLOv10CSPDarkNet`` / ``YOLOv10PAN`` / ``YOLOv10Head``, see
+``yolov10.registration``) and lets ``pretrain_weights`` take a classification checkpoint of
+this project (``pretrain``). Every change is recorded by
 ``ppcls_ext.patching``: :func:`uninstall` restores PaddleDetection; :func:`installed` is the
 context manager the tests use.
 
@@ -39,6 +41,12 @@ def _register_backbone(rec):
     workspace.serializable(EConvNeXt)
 
 
+def _register_yolov10(rec):
+    from .yolov10 import registration
+
+    registration.register(rec)  # YOLOv10 architecture, backbone, neck, head, assigner, RandomHSV
+
+
 def _pretrain_weights(rec):
     import ppdet.engine.trainer as trainer
     import ppdet.utils.checkpoint as checkpoint
@@ -51,7 +59,8 @@ def _pretrain_weights(rec):
 
 
 def install():
-    """Import PaddleDetection, patch it for Paddle 3 and register ``EConvNeXt`` (idempotent).
+    """Import PaddleDetection, patch it for Paddle 3, register ``EConvNeXt`` and YOLOv10
+    (``ppcls_ext.det.yolov10``) (idempotent).
 
     Returns the names of the patches in force. Raises ImportError (one line) without
     PaddleDetection.
@@ -68,6 +77,7 @@ def install():
                    lambda rec: safe_names.install(rec, ppcls_prefixes=(), ppdet=True))
     patching.apply(PREFIX + "safe_config", config_loader.patch)
     patching.apply(PREFIX + "register_backbone", _register_backbone)
+    patching.apply(PREFIX + "register_yolov10", _register_yolov10)
     patching.apply(PREFIX + "pretrain_weights", _pretrain_weights)
     return patching.names(PREFIX)
 

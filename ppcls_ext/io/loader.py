@@ -6,19 +6,23 @@ weights to the model's dtype, and explicit about every key it did not use.
 """
 from .._ppcls import logger
 from .errors import WeightsFileError
-from .paths import resolve_weights_path
+from .paths import describe_weights, resolve_weights_path
 from .state_dict import match_state_dict, read_state_dict
 
 
-def read_weights(weights, prefer_ema=False):
+def read_weights(weights, use_ema=False, action=None):
     """``(state dict, path)`` for ``weights``: a path/prefix/URL (resolved with
     ``resolve_weights_path`` and read once) or a ``(state, path)`` pair / plain dict that a
-    caller has already read (returned as is, so no file is read or unpickled twice)."""
+    caller has already read (returned as is, so no file is read or unpickled twice).
+    ``use_ema``: the checkpoint's EMA weights (``Global.use_ema_weights``); ``action``
+    (e.g. ``"evaluating"``): log which weights were chosen, with ``describe_weights``."""
     if isinstance(weights, dict):
         return weights, "<state dict>"
     if isinstance(weights, tuple):
         return weights
-    path = resolve_weights_path(weights, prefer_ema=prefer_ema)
+    path = resolve_weights_path(weights, use_ema=use_ema)
+    if action:
+        logger.info(describe_weights(path, action, use_ema))
     return read_state_dict(path), path
 
 

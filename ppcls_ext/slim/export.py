@@ -49,7 +49,8 @@ def export_qat(config, act_dtype="uint8"):
         raise ConfigError("exporting a Slim (QAT) config needs Global.pretrained_model, the QAT "
                           "checkpoint written by tools/train.py (e.g. "
                           "output/EConvNeXt_mini/best_model)")
-    pretrained = read_weights(g["pretrained_model"])
+    pretrained = read_weights(g["pretrained_model"], bool(g.get("use_ema_weights")),
+                              "exporting (int8, QAT)")
     path = pretrained[1]
     if not is_qat_state(pretrained[0]):
         raise WeightsFileError(f"{path} holds float weights, not a QAT checkpoint: train with the "

@@ -108,7 +108,8 @@ def quantize_post(config, calib_num=256, algo="kl", act_dtype="uint8", synthetic
     g = config["Global"]
     model = build_model(config, "export")
     if g.get("pretrained_model"):
-        load_export_weights(model, g["pretrained_model"])
+        load_export_weights(model, g["pretrained_model"], bool(g.get("use_ema_weights")),
+                            "quantizing")
     else:
         logger.warning("Global.pretrained_model is not set: quantizing random weights "
                        "(fine for latency, meaningless for accuracy)")
