@@ -110,3 +110,69 @@ TestReader:
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+SONAR_BLOCK = """  <sonar>
+    <range>30</range>
+    <azimuth>130</azimuth>
+    <elevation>20</elevation>
+    <soundspeed>1500</soundspeed>
+    <frequency>900000</frequency>
+  </sonar>
+"""
+
+
+def voc_xml(filename, width, height, objects, sonar=True):
+    """A VOC annotation; ``sonar``: the sonar set's block (range, angles, frequency) before
+    ``<size>``. ``objects``: (name, xmin, ymin, xmax, ymax)."""
+    objs = "".join(f"""  <object>
+    <name>{name}</name>
+    <pose>Unspecified</pose>
+    <truncated>0</truncated>
+    <difficult>0</difficult>
+    <bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox>
+  </object>
+""" for name, x1, y1, x2, y2 in objects)
+    return (f"<annotation>\n  <folder>sonar</folder>\n  <filename>{filename}</filename>\n"
+            + (SONAR_BLOCK if sonar else "")
+            + f"  <size>\n    <width>{width}</width>\n    <height>{height}</height>\n"
+              f"    <depth>3</depth>\n  </size>\n  <segmented>0</segmented>\n{objs}"
+              "</annotation>\n")
+
+
+VOC_CLASSES = ("red", "green")
+
+
+def make_tiny_voc(root, n_train=8, n_val=4, size=96, seed=0):
+    """A Pascal VOC folder as the sonar set ships it: 3-channel .bmp images in JPEGImages/,
+    XMLs with a ``<sonar>`` block in Annotations/, PaddleDetection's ``train.txt``/``val.txt``
+    (``JPEGImages/x.bmp Annotations/x.xml``) and ``label_list.txt``. Class = colour of a
+    filled square, as make_tiny_coco. Returns the box count per split."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    for sub in ("JPEGImages", "Annotations"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    counts = {}
+    for split, n in (("train", n_train), ("val", n_val)):
+        lines, boxes = [], 0
+        for i in range(n):
+            stem = f"{split}_{i:03d}"
+            img = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+            objects = []
+            for _ in range(int(rng.integers(1, 3))):
+                side = int(rng.integers(size // 4, size // 2))
+                x, y = (int(v) for v in rng.integers(0, size - side, 2))
+                cls = int(rng.integers(0, 2))
+                img[y:y + side, x:x + side] = COLOURS[cls][::-1]
+                objects.append((VOC_CLASSES[cls], x, y, x + side, y + side))
+            cv2.imwrite(os.path.join(root, "JPEGImages", stem + ".bmp"), img)
+            with open(os.path.join(root, "Annotations", stem + ".xml"), "w") as f:
+                f.write(voc_xml(stem + ".bmp", size, size, objects))
+            lines.append(f"JPEGImages/{stem}.bmp Annotations/{stem}.xml")
+            boxes += len(objects)
+        with open(os.path.join(root, f"{split}.txt"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        counts[split] = boxes
+    with open(os.path.join(root, "label_list.txt"), "w") as f:
+        f.write("\n".join(VOC_CLASSES) + "\n")
+    return counts
