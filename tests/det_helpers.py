@@ -36,12 +36,51 @@ def make_tiny_coco(root, n_train=8, n_val=4, size=96, seed=0):
     return root
 
 
+def voc_datasets(data_root):
+    """The dataset sections of a tiny config for make_tiny_voc's folder."""
+    return f"""TrainDataset:
+  name: VOCDataSet
+  dataset_dir: {data_root}
+  anno_path: train.txt
+  label_list: label_list.txt
+  data_fields: ['image', 'gt_bbox', 'gt_class', 'difficult']
+EvalDataset:
+  name: VOCDataSet
+  dataset_dir: {data_root}
+  anno_path: val.txt
+  label_list: label_list.txt
+  data_fields: ['image', 'gt_bbox', 'gt_class', 'difficult']
+TestDataset:
+  name: ImageFolder
+  dataset_dir: {data_root}
+  anno_path: label_list.txt
+"""
+
+
 def tiny_config(tmp_path, data_root, base="ppyoloe_s_econvnext_mini_36e_coco.yml", size=96,
-                epochs=1, extra=""):
-    """A config file that _BASE_s on a shipped config, shrunk to the tiny data set."""
+                epochs=1, extra="", datasets=None, num_classes=2):
+    """A config file that _BASE_s on a shipped config, shrunk to the tiny data set.
+    ``datasets``: the dataset sections' text (default: make_tiny_coco's COCO files)."""
+    datasets = datasets or f"""TrainDataset:
+  name: COCODataSet
+  dataset_dir: {data_root}
+  image_dir: images
+  anno_path: train.json
+  data_fields: ['image', 'gt_bbox', 'gt_class', 'is_crowd']
+EvalDataset:
+  name: COCODataSet
+  dataset_dir: {data_root}
+  image_dir: images
+  anno_path: val.json
+  allow_empty: true
+TestDataset:
+  name: ImageFolder
+  dataset_dir: {data_root}
+  anno_path: val.json
+"""
     text = f"""_BASE_: ['{os.path.join(CONFIG_DIR, base)}']
 use_gpu: false
-num_classes: 2
+num_classes: {num_classes}
 epoch: {epochs}
 log_iter: 1
 snapshot_epoch: 1
@@ -59,23 +98,7 @@ LearningRate:
       gamma: 0.1
       milestones: [100]
       use_warmup: false
-TrainDataset:
-  name: COCODataSet
-  dataset_dir: {data_root}
-  image_dir: images
-  anno_path: train.json
-  data_fields: ['image', 'gt_bbox', 'gt_class', 'is_crowd']
-EvalDataset:
-  name: COCODataSet
-  dataset_dir: {data_root}
-  image_dir: images
-  anno_path: val.json
-  allow_empty: true
-TestDataset:
-  name: ImageFolder
-  dataset_dir: {data_root}
-  anno_path: val.json
-TrainReader:
+{datasets}TrainReader:
   sample_transforms:
     - Decode: {{}}
     - RandomFlip: {{}}
