@@ -11,8 +11,6 @@ The ops (cumsum, compare, gather, minimum/maximum) trace into the exported model
 Paddle Inference and ONNX Runtime get clipped boxes too; ``clip_boxes_np`` is the same rule
 for a predictor reading an older export.
 """
-import functools
-
 import numpy as np
 
 _APPLIED = {}
@@ -63,7 +61,8 @@ def install():
 
     original = BaseArch.forward
 
-    @functools.wraps(original)
+    # no functools.wraps: its __wrapped__ would make paddle.jit.to_static (which reads the
+    # source through inspect.unwrap) convert the original forward and drop the clipping
     def forward(self, inputs):
         out = original(self, inputs)
         if not self.training and _clippable(out, inputs):
@@ -72,6 +71,7 @@ def install():
                                      inputs["scale_factor"])
         return out
 
+    forward.__doc__ = original.__doc__
     forward._ppcls_ext_patched = True
     BaseArch.forward = forward
     _APPLIED["clip"] = True
