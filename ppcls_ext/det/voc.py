@@ -270,7 +270,8 @@ def voc_to_coco(pairs, labels=None, image_root=None, log=print):
                 "category_id": cat_id[name], "bbox": [box[0], box[1], w, h], "area": w * h,
                 "iscrowd": 0, "ignore": 0, "difficult": difficult})
     report = {"images": len(parsed), "boxes": len(coco["annotations"]),
-              "categories": len(labels), "unreadable": unreadable, "skipped_boxes": degenerate}
+              "categories": len(labels), "unreadable": unreadable, "skipped_boxes": degenerate,
+              "image_root": image_root}
     for line in unreadable[:NAMED]:
         log(f"skipped: {line}")
     if degenerate:
