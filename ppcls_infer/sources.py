@@ -23,8 +23,9 @@ lists: one ``path[<sep>label]`` per line, where
       ends LF or CRLF;
     * blank lines and lines whose first non-blank character is ``#`` are skipped;
     * with ``delimiter`` unset, the separator is any run of spaces or tabs and the label is the
-      LAST field, so paths may contain spaces (``my photos/cat 1.jpg 3``); with a
-      ``delimiter`` (PaddleClas's ``delimiter`` key) the line is split at its last occurrence;
+      LAST field, so paths may contain spaces (``my photos/cat 1.jpg 3``); a whitespace
+      ``delimiter`` (PaddleClas's ``delimiter: " "``) means the same; another ``delimiter``
+      splits the line at its last occurrence;
     * a line without a label is valid where labels are optional (inference lists): then a
       line is a label only when its last field is an integer and the whole line is not itself
       an existing file;
@@ -141,6 +142,8 @@ def read_list_file(list_path, root=None, delimiter=None, labels="required"):
     if labels not in ("required", "optional", "none"):
         raise ValueError(f"labels={labels!r}; valid: required, optional, none")
     root = os.path.dirname(os.path.abspath(list_path)) if root is None else root
+    if delimiter is not None and not delimiter.strip():
+        delimiter = None  # " " or "\t" (PaddleClas configs): any run of spaces or tabs
     entries = []
     for lineno, line in read_lines(list_path):
         where = f"{list_path}:{lineno}"

@@ -99,6 +99,9 @@ def test_list_file_with_delimiter_and_errors(tmp_path):
     (tmp_path / "l.txt").write_text("a b,c.jpg,7\n")
     assert read_list_file(str(tmp_path / "l.txt"), root="", delimiter=",")[0][:2] == \
         ("a b,c.jpg", 7)
+    (tmp_path / "t.txt").write_text("a b.jpg\t7\nc.jpg 8\n")  # PaddleClas's delimiter: " "
+    assert [e[:2] for e in read_list_file(str(tmp_path / "t.txt"), root="", delimiter=" ")] == \
+        [("a b.jpg", 7), ("c.jpg", 8)]
     (tmp_path / "bad.txt").write_text("ok.jpg 1\nno_label.jpg\n")
     with pytest.raises(ValueError, match=r"bad.txt:2: cannot parse 'no_label.jpg'"):
         read_list_file(str(tmp_path / "bad.txt"))
