@@ -64,6 +64,11 @@ def test_decode_names_the_file_and_dataset_substitutes_the_next(patched, tmp_pat
     assert [int(s["im_id"][0]) for s in samples] == [1, 3, 3, 4]
     assert ds.unreadable == [f"{os.path.join(data, 'images', 'train_1.png')}: cannot decode "
                              "image (empty, truncated or not an image)"]
+    for name in ("train_0.png", "train_2.png", "train_3.png"):
+        open(os.path.join(data, "images", name), "wb").close()
+    with pytest.raises(RuntimeError, match=r"4 consecutive images from index 0 could not be "
+                                           r"decoded \(last: .*train_3.png: cannot decode"):
+        ds[0]
 
 
 def test_read_error_kinds(patched, tmp_path):

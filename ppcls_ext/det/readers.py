@@ -139,13 +139,15 @@ def _patch_getitem():
     @functools.wraps(original)
     def getitem(self, idx):
         n = max(len(self.roidbs), 1)
+        last = None
         for step in range(min(MAX_CONSECUTIVE_SKIPS, n)):
             try:
                 return original(self, (idx + step) % n if step else idx)
             except UnreadableImageError as exc:
+                last = exc
                 _record(self, exc)
         raise RuntimeError(f"{min(MAX_CONSECUTIVE_SKIPS, n)} consecutive images from index "
-                           f"{idx} could not be decoded (last: {exc}); check the image files "
+                           f"{idx} could not be decoded (last: {last}); check the image files "
                            "and dataset_dir")
 
     getitem._ppcls_ext_patched = True
