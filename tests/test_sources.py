@@ -179,7 +179,8 @@ def _infer_config(imgs):
                       "PostProcess": {"name": "Topk", "topk": 1}}}
 
 
-def test_tools_infer_predicts_all_seven_readable_images_and_names_the_broken(tmp_path, ppcls_warnings):
+def test_tools_infer_predicts_all_seven_readable_images_and_names_the_broken(tmp_path,
+                                                                            ppcls_warnings):
     """Case 1: the wheel's lister predicted 4 of 7 (b.PNG, d.webp, e.tif vanished)."""
     from ppcls_ext.engine.infer import run_inference
 

@@ -29,8 +29,8 @@ image without boxes                        counted skip (PaddleDetection drops i
 Refused because PaddleDetection 2.6 cannot use them: string image ids (its loader feeds
 ``im_id`` as an integer tensor) and string category ids (``loadCats`` iterates the string);
 both are named with the fix. Accepted as PaddleDetection does: any annotation ids
-(integers or strings), categories in any order and with gaps (class i = the i-th entry of ``categories``),
-``segmentation`` fields (polygons or RLE, also empty), images listed without annotations, a
+(integers or strings), categories in any order and with gaps (class i = the i-th entry of
+``categories``), ``segmentation`` fields (polygons or RLE, also empty), images listed without annotations, a
 file without ``annotations`` at all (images only; an error for training).
 Pascal VOC data sets (``VOCDataSet``) are checked by ``ppcls_ext.det.voc``.
 

@@ -16,8 +16,8 @@ Patches, applied by ``install()`` (idempotent; nothing installed is edited):
 * ``DetDataset.__getitem__``: an unreadable training or evaluation sample is replaced by the
   next readable one (bounded, deterministic), the file named once at error level and counted
   in ``dataset.unreadable``, as the classification data sets of this project do.
-* ``Trainer.predict``: images OpenCV or Pillow cannot decode (``read_error``) are taken out before the loader is built,
-  named and counted in one warning (``predict_det.py`` skips the same files), so every
+* ``Trainer.predict``: images OpenCV or Pillow cannot decode (``read_error``) are taken out
+  before the loader is built, named and counted in one warning (``predict_det.py`` skips the same files), so every
   prediction belongs to its own file; no readable image left is one ``ValueError``.
   ``Trainer.unreadable_images`` holds the skipped paths of the last call.
 * ``ImageFolder.get_label_list``: the label list of a VOC TestDataset joined to its

@@ -9,8 +9,8 @@ PaddleClas, no second transpose happens when the ops already end channel-first.
 The list and the class folders are read by ``ppcls_infer.sources`` (the lister and list
 reader every tool shares: UTF-8 with or without BOM, CRLF, tabs or spaces, spaces inside
 paths, ``#`` comments; recursive any-case extensions). Problems in the list (unparsable line,
-missing file) are found at construction, before training. An undecodable image is skipped at load time: the sample is replaced by the next
-decodable one (deterministic, bounded), the file is logged once per process and collected in
+missing file) are found at construction, before training. An undecodable image is skipped
+at load time: the sample is replaced by the next decodable one (deterministic, bounded), the file is logged once per process and collected in
 ``dataset.skipped`` (with ``num_workers > 0`` each worker process has its own copy).
 PaddleClas instead retries a random index forever, on any exception.
 """
