@@ -56,7 +56,9 @@ def run_one(name, save_dir, overrides, epochs=None):
     sys.path.insert(0, ROOT)
     import paddle
 
-    import ppcls_ext.det  # noqa: F401  patches + EConvNeXt registration
+    import ppcls_ext.det
+
+    ppcls_ext.det.install()  # patches + EConvNeXt registration
     from ppcls_ext.det.history import attach
     from ppdet.core.workspace import load_config, merge_config
     from ppdet.engine import Trainer
