@@ -12,8 +12,8 @@ import pytest
 from engine_helpers import QUICK_START, load, tiny_overrides
 from ppcls_ext import EConvNeXt_mini
 
-MESSAGE = (r"w\.pdparams: its classifier has 10 classes \(head\.fc\.weight \[\d+, 10\]\) but "
-           r"the model is built for 3 \(\[\d+, 3\]\)")
+MESSAGE = (r"w\.pdparams: its classifier has 10 classes \(head\.weight \[768, 10\]\) but "
+           r"the model is built for 3 \(\[768, 3\]\)")
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,8 @@ def test_loader_refuses_outside_fine_tuning(ten_class):
     with pytest.raises(ValueError, match=MESSAGE + r".*set Arch\.class_num=10"):
         load_pretrained(model, ten_class)
     report = load_pretrained(model, ten_class, fine_tune=True)
-    assert [k.split(":")[0] for k in report["skipped_head"]] == ["head.fc.weight", "head.fc.bias"]
-    assert list(model.state_dict()["head.fc.weight"].shape)[-1] == 3
+    assert [k.split(":")[0] for k in report["skipped_head"]] == ["head.weight", "head.bias"]
+    assert list(model.state_dict()["head.weight"].shape) == [768, 3]
     fits = EConvNeXt_mini(class_num=10)
     assert not load_pretrained(fits, ten_class)["skipped_head"]
 
@@ -52,7 +52,7 @@ def test_training_fine_tunes(data, tmp_path, ten_class, ppcls_warnings):
     config = load(QUICK_START, tiny_overrides(data, str(tmp_path)) + [
         f"Global.pretrained_model={ten_class}"])
     engine = Engine(config, "train")
-    assert list(engine.model.state_dict()["head.fc.weight"].shape)[-1] == 3
+    assert list(engine.model.state_dict()["head.weight"].shape) == [768, 3]
     assert any("Classifier not loaded" in m and "fine-tuning" in m for m in ppcls_warnings)
 
 

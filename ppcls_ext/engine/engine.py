@@ -170,7 +170,8 @@ class Engine:
             logger.info(f"Resumed from {g['checkpoints']} at epoch {self.states['epoch']}, "
                         f"step {self.states['global_step']}")
         elif g.get("pretrained_model") and self.quanter is None:
-            load_pretrained(self.model, g["pretrained_model"])
+            # only training may drop a classifier of another class count (fine-tuning)
+            load_pretrained(self.model, g["pretrained_model"], fine_tune=self.mode == "train")
 
     def autocast(self, training=True):
         """``auto_cast`` for a training step, or for evaluation when it runs in fp16."""
