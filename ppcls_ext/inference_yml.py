@@ -111,11 +111,9 @@ def build_inference_config(config, image_shape, extra_global=None):
     return result
 
 
-def write_inference_yml(config, path, image_shape, extra_global=None):
-    """Write ``build_inference_config`` to ``path`` atomically; returns the mapping."""
-    content = build_inference_config(config, image_shape, extra_global)
+def write_inference_yml(content, path):
+    """Write a ``build_inference_config`` mapping to ``path`` atomically."""
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         yaml.safe_dump(content, f, sort_keys=False)
     os.replace(tmp, path)
-    return content

@@ -40,7 +40,8 @@ def test_resize_short_without_crop_is_written(config, tmp_path):
         ppcls_module("utils.config").dump_infer_config(copy.deepcopy(dict(config)),
                                                        str(tmp_path / "w.yml"))
     path = tmp_path / "inference.yml"
-    write_inference_yml(config, str(path), [3, 36, 36], {"quantized": "int8"})
+    write_inference_yml(build_inference_config(config, [3, 36, 36], {"quantized": "int8"}),
+                        str(path))
     yml = yaml.safe_load(path.read_text())
     assert yml["PreProcess"]["transform_ops"] == [
         {"ResizeImage": {"resize_short": 36}},
