@@ -106,3 +106,14 @@ def iter_batches(paths, load, batch_size, on_error):
             batch, names = [], []
     if batch:
         yield np.stack(batch).astype(np.float32), names
+
+
+def clip_boxes(boxes, height, width):
+    """Detection rows (class, score, x1, y1, x2, y2, ...) of one image -> a copy with x in
+    ``[0, width]`` and y in ``[0, height]`` (pixels), the rule of PaddleDetection's two-stage
+    post-process, applied to every head by ``ppcls_ext.det.postprocess``."""
+    boxes = np.array(boxes, dtype=np.float32, copy=True)
+    if boxes.size:
+        boxes[:, 2:6:2] = np.clip(boxes[:, 2:6:2], 0, width)
+        boxes[:, 3:6:2] = np.clip(boxes[:, 3:6:2], 0, height)
+    return boxes
