@@ -199,3 +199,17 @@ def make_tiny_voc(root, n_train=8, n_val=4, size=96, seed=0):
     with open(os.path.join(root, "label_list.txt"), "w") as f:
         f.write("\n".join(VOC_CLASSES) + "\n")
     return counts
+
+
+_RUNNERS = {"train": ("train_parser", "run_train"), "eval": ("eval_parser", "run_eval"),
+            "infer": ("infer_parser", "run_infer"),
+            "export_model": ("export_parser", "run_export")}
+
+
+def run_det_tool(name, *argv):
+    """A detection tool's work function in this process (the console script / tools/det
+    script minus the error policy), so its return value can be checked."""
+    from ppcls_ext.det import commands
+
+    make_parser, work = (getattr(commands, n) for n in _RUNNERS[name])
+    return work(make_parser().parse_args(list(argv)))

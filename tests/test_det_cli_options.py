@@ -19,10 +19,10 @@ TOOLS = os.path.join(ROOT, "tools", "det")
 
 def test_repeated_and_grouped_overrides_all_apply(tmp_path):
     data = str(tmp_path / "voc")
-    make_tiny_voc(data, n_train=8, n_val=2, size=64)
+    make_tiny_voc(data, n_train=8, n_val=2, size=96)
     # the config names another data dir, 3 epochs, batch 8, GPU, and a save_dir of its own
     cfg = tiny_config(tmp_path, str(tmp_path / "not_here"),
-                      base="ppyoloe_s_econvnext_mini_36e_voc.yml", size=64, epochs=3,
+                      base="ppyoloe_s_econvnext_mini_36e_voc.yml", size=96, epochs=3,
                       datasets=voc_datasets(str(tmp_path / "not_here")))
     with open(cfg) as f:
         text = f.read()

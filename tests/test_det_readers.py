@@ -15,18 +15,18 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def patched():
-    import ppcls_ext.det  # noqa: F401
-    from ppcls_ext.det import postprocess, readers
+    import ppcls_ext.det
 
-    readers.install()
-    postprocess.install()
-    return readers
+    with ppcls_ext.det.installed():
+        from ppcls_ext.det import readers
+        yield readers
 
 
 def test_clip_boxes_per_image_of_the_batch(patched):
     import paddle
 
-    from ppcls_ext.det.postprocess import clip_boxes, clip_boxes_np
+    from ppcls_ext.det.postprocess import clip_boxes
+    from ppcls_infer.postprocess import clip_boxes as clip_boxes_np
 
     bbox = paddle.to_tensor([[0, 0.9, -60.0, 28.0, 186.0, 156.0],   # image 0: 96x96 after /2
                              [1, 0.8, 10.0, -5.0, 50.0, 40.0],
@@ -62,6 +62,7 @@ def test_decode_names_the_file_and_dataset_substitutes_the_next(patched, tmp_pat
     samples = [ds[i] for i in range(4)]  # index 1 is served by index 2, logged once
     assert [s["image"].shape for s in samples] == [(48, 48, 3)] * 4
     assert [int(s["im_id"][0]) for s in samples] == [1, 3, 3, 4]
+    assert not any("im_file" in s for s in samples)  # dropped as ppdet's Decode drops it
     assert ds.unreadable == [f"{os.path.join(data, 'images', 'train_1.png')}: cannot decode "
                              "image (empty, truncated or not an image)"]
     for name in ("train_0.png", "train_2.png", "train_3.png"):

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("ppdet")
 
-from det_helpers import make_tiny_coco, tiny_config  # noqa: E402
+from det_helpers import make_tiny_coco, run_det_tool, tiny_config  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "tools", "det")
@@ -21,18 +21,8 @@ NMS = """PPYOLOEHead:
 """
 
 
-_RUNNERS = {"train": ("train_parser", "run_train"), "eval": ("eval_parser", "run_eval"),
-            "infer": ("infer_parser", "run_infer"),
-            "export_model": ("export_parser", "run_export")}
-
-
 def _run_tool(monkeypatch, name, *argv):
-    """The tool's work function (the console script / tools/det script minus the error
-    policy), so its return value can be checked."""
-    from ppcls_ext.det import commands
-
-    make_parser, work = (getattr(commands, n) for n in _RUNNERS[name])
-    return work(make_parser().parse_args(list(argv)))
+    return run_det_tool(name, *argv)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +110,8 @@ def test_export_runs_in_paddle_inference_like_dygraph(trained, monkeypatch):
             config.disable_mkldnn()
         config.disable_glog_info()
         predictor = create_predictor(config)
-        assert sorted(predictor.get_input_names()) == ["image", "scale_factor"]
+        # im_shape: the boxes are clipped to the image (ppcls_ext.det.postprocess)
+        assert sorted(predictor.get_input_names()) == ["im_shape", "image", "scale_factor"]
         for name in predictor.get_input_names():
             predictor.get_input_handle(name).copy_from_cpu(feeds[name])
         predictor.run()

@@ -1,7 +1,6 @@
 """A Pascal VOC set (3-channel .bmp, XMLs with a <sonar> block) end to end with the detection
 tools: data check, training, VOC mAP, COCO mAP of the voc2coco split, inference that skips
 unreadable files (it hung) and draws boxes inside the image."""
-import importlib.util
 import json
 import os
 import re
@@ -13,7 +12,7 @@ import pytest
 
 pytest.importorskip("ppdet")
 
-from det_helpers import make_tiny_voc, tiny_config, voc_datasets  # noqa: E402
+from det_helpers import make_tiny_voc, run_det_tool, tiny_config, voc_datasets  # noqa: E402
 
 pytestmark = pytest.mark.integration
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,19 +23,8 @@ NMS = """PPYOLOEHead:
 """
 
 
-def _tool(name):
-    if TOOLS not in sys.path:
-        sys.path.insert(0, TOOLS)
-    spec = importlib.util.spec_from_file_location(f"det_voc_tool_{name}",
-                                                  os.path.join(TOOLS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _run_tool(monkeypatch, name, *argv):
-    monkeypatch.setattr(sys, "argv", [name, *argv])
-    return _tool(name).run()
+    return run_det_tool(name, *argv)
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +67,10 @@ def test_eval_voc_map_and_coco_map_of_the_converted_split(trained, monkeypatch):
     assert type(metric).__name__ == "VOCMetric" and metric.map_type == "11point"
     assert 0.0 <= metric.get_results()["bbox"][0] <= 100.0
 
-    voc2coco = _tool("voc2coco")
+    from ppcls_ext.det.commands import voc2coco
     val_json = str(tmp / "val.json")
-    assert voc2coco.main(["--anno_list", os.path.join(data, "val.txt"), "--label_list",
-                          os.path.join(data, "label_list.txt"), "--output", val_json]) == 0
+    voc2coco(["--anno_list", os.path.join(data, "val.txt"), "--label_list",
+              os.path.join(data, "label_list.txt"), "--output", val_json])
     coco = json.load(open(val_json))
     assert [c["name"] for c in coco["categories"]] == ["red", "green"]
     (tmp / "coco").mkdir()

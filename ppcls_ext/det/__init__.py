@@ -4,7 +4,9 @@ Importing this package changes nothing. :func:`install` (the tools under ``tools
 imports PaddleDetection, applies the Paddle 3 / Pillow 10 compatibility patches (``compat``),
 registers the ``EConvNeXt`` backbone into PaddleDetection's workspace (config: ``YOLOv3:
 {backbone: EConvNeXt}`` and an ``EConvNeXt:`` section) and lets ``pretrain_weights`` take a
-classification checkpoint of this project (``pretrain``). Every change is recorded by
+classification checkpoint of this project (``pretrain``), makes PaddleDetection's readers skip
+unreadable images with a name and a count instead of hanging (``readers``) and clips predicted
+boxes to the image (``postprocess``). Every change is recorded by
 ``ppcls_ext.patching``: :func:`uninstall` restores PaddleDetection; :func:`installed` is the
 context manager the tests use.
 
@@ -62,6 +64,11 @@ def install():
     compat.apply_all()
     patching.apply(PREFIX + "register_backbone", _register_backbone)
     patching.apply(PREFIX + "pretrain_weights", _pretrain_weights)
+    from .postprocess import patch_clip_boxes
+    from .readers import patch_readers
+
+    patching.apply(PREFIX + "readers", patch_readers)
+    patching.apply(PREFIX + "clip_boxes", patch_clip_boxes)
     return patching.names(PREFIX)
 
 

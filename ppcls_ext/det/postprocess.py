@@ -4,18 +4,14 @@ PaddleDetection 2.6 clips boxes to the image only in its two-stage heads
 (``BBoxPostProcess.get_pred``: ``origin_shape = im_shape / scale_factor``, x to
 ``[0, origin_w]``, y to ``[0, origin_h]``); PP-YOLOE's ``post_process`` (and any head built on
 ``BaseArch``, such as a YOLOv10 head) returns boxes that reach past the border (x2 = 186 on
-a 96 px wide image). ``install()`` wraps ``BaseArch.forward`` so that in evaluation,
+a 96 px wide image). ``patch_clip_boxes`` (applied by ``ppcls_ext.det.install()``) wraps
+``BaseArch.forward`` so that in evaluation,
 inference and export, an output ``{"bbox": [N, 6] (class, score, x1, y1, x2, y2),
 "bbox_num": [B]}`` has its coordinates clipped with the same rule, per image of the batch.
 The ops (cumsum, compare, gather, minimum/maximum) trace into the exported model, so
-Paddle Inference and ONNX Runtime get clipped boxes too; ``clip_boxes_np`` is the same rule
-for a predictor reading an older export.
+Paddle Inference and ONNX Runtime get clipped boxes too; ``ppcls_infer.postprocess.clip_boxes``
+is the same rule in numpy for ``predict_det.py`` reading an older export.
 """
-import numpy as np
-
-_APPLIED = {}
-
-
 def clip_boxes(bbox, bbox_num, im_shape, scale_factor):
     """``bbox`` [N, 6] with rows ordered by image (``bbox_num`` [B] rows each; a single
     placeholder row when nothing was found is allowed) -> the same with x1, x2 in
@@ -37,26 +33,14 @@ def clip_boxes(bbox, bbox_num, im_shape, scale_factor):
                           bbox[:, 6:]], axis=1)
 
 
-def clip_boxes_np(boxes, height, width):
-    """Numpy rows (class, score, x1, y1, x2, y2) of one image clipped to ``width`` x
-    ``height`` pixels (the rule of ``clip_boxes``)."""
-    boxes = np.array(boxes, dtype=np.float32, copy=True)
-    if boxes.size:
-        boxes[:, 2:6:2] = np.clip(boxes[:, 2:6:2], 0, width)
-        boxes[:, 3:6:2] = np.clip(boxes[:, 3:6:2], 0, height)
-    return boxes
-
-
 def _clippable(out, inputs):
     return (isinstance(out, dict) and "bbox" in out and "bbox_num" in out
             and isinstance(inputs, dict) and "im_shape" in inputs and "scale_factor" in inputs
             and len(out["bbox"].shape) == 2 and out["bbox"].shape[-1] in (6, 7))
 
 
-def install():
-    """Wrap ``ppdet.modeling.architectures.meta_arch.BaseArch.forward`` once."""
-    if _APPLIED.get("clip"):
-        return True
+def patch_clip_boxes(rec):
+    """``ppcls_ext.patching`` patch: wrap ``BaseArch.forward`` (undone by ``rec``)."""
     from ppdet.modeling.architectures.meta_arch import BaseArch
 
     original = BaseArch.forward
@@ -72,7 +56,4 @@ def install():
         return out
 
     forward.__doc__ = original.__doc__
-    forward._ppcls_ext_patched = True
-    BaseArch.forward = forward
-    _APPLIED["clip"] = True
-    return True
+    rec.setattr(BaseArch, "forward", forward)

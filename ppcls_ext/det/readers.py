@@ -6,7 +6,9 @@ the raw bytes as the "image"; the next line fails on ``bytes.shape``, inside the
 reader thread, and ``Trainer.predict``'s loop then waits forever on the killed queue (a
 reader-thread traceback and stuck progress; ``tools/det/infer.py`` never returns).
 
-Patches, applied by ``install()`` (idempotent; nothing installed is edited):
+Patches, applied by ``ppcls_ext.det.install()`` through ``patch_readers`` (recorded by
+``ppcls_ext.patching``, so ``uninstall()`` restores PaddleDetection; nothing installed is
+edited):
 
 * ``Decode.apply``: a file OpenCV cannot decode raises ``UnreadableImageError`` naming it
   (OpenCV stays the decoder, as in PaddleDetection: a truncated JPEG whose header survives
@@ -20,19 +22,22 @@ Patches, applied by ``install()`` (idempotent; nothing installed is edited):
   before the loader is built, named and counted in one warning (``predict_det.py`` skips the same files), so every
   prediction belongs to its own file; no readable image left is one ``ValueError``.
   ``Trainer.unreadable_images`` holds the skipped paths of the last call.
+* ``ppdet.data.source.dataset._is_valid_file``: the image extensions of
+  ``ppcls_infer.sources`` (ppdet's own list, ``.jpg .jpeg .png .bmp``, silently dropped a
+  ``.webp`` or ``.tif`` image given to ``predict`` or found in a TestDataset folder).
 * ``ImageFolder.get_label_list``: the label list of a VOC TestDataset joined to its
   ``dataset_dir``, as ``get_anno`` already does (ppdet returns the bare ``anno_path``, so
   ``--save_results`` with a VOC config failed on "label_list.txt not a file").
 """
 import functools
 import logging
+import os
 
 import numpy as np
 
 logger = logging.getLogger("ppcls_ext.det")
 MAX_CONSECUTIVE_SKIPS = 50
 NAMED = 5
-_APPLIED = {}
 
 
 class UnreadableImageError(ValueError):
@@ -56,7 +61,11 @@ def read_error(path):
     (ppdet's ``Decode``) and Pillow must decode it in full (ppdet's ``predict`` draws on a
     PIL image; the project's decoder ``ppcls_infer.decode`` refuses truncated data)."""
     from ppcls_infer.decode import CorruptImageError, decode_image
+    from ppcls_infer.sources import IMAGE_EXTENSIONS, is_image_file
 
+    if not is_image_file(path):
+        return (f"{path}: {os.path.splitext(path)[1] or 'no extension'} is not an image "
+                f"extension ({' '.join(IMAGE_EXTENSIONS)}, any case)")
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -71,35 +80,31 @@ def read_error(path):
     return None
 
 
-def _patch_decode():
+def _patch_decode(rec):
     from ppdet.data.transform.operators import Decode
 
     original = Decode.apply
-    if getattr(original, "_ppcls_ext_patched", False):
-        return
 
     @functools.wraps(original)
     def apply(self, sample, context=None):
         path = sample.get("im_file", "<image bytes>")
-        if "image" not in sample:
+        if "image" not in sample:  # as the original: read the file, drop its name
             with open(sample["im_file"], "rb") as f:
                 sample["image"] = f.read()
+            sample.pop("im_file")
         if isinstance(sample["image"], (bytes, bytearray)) and \
                 decode_bytes(sample["image"]) is None:
             raise UnreadableImageError(f"{path}: cannot decode image (empty, truncated or not "
                                        "an image)")
         return original(self, sample, context)
 
-    apply._ppcls_ext_patched = True
-    Decode.apply = apply
+    rec.setattr(Decode, "apply", apply)
 
 
-def _patch_compose():
+def _patch_compose(rec):
     from ppdet.data import reader
 
     original = reader.Compose.__call__
-    if getattr(original, "_ppcls_ext_patched", False):
-        return
 
     # Compose logs every failure with its stack before re-raising: keep that for other
     # errors, silence it for ours (named once by the data set).
@@ -115,8 +120,7 @@ def _patch_compose():
                 return _original_from(self, f, data, original)
         return data
 
-    quiet_call._ppcls_ext_patched = True
-    reader.Compose.__call__ = quiet_call
+    rec.setattr(reader.Compose, "__call__", quiet_call)
 
 
 def _original_from(compose, failing_op, data, original):
@@ -129,12 +133,10 @@ def _original_from(compose, failing_op, data, original):
     return original(rest, data)
 
 
-def _patch_getitem():
+def _patch_getitem(rec):
     from ppdet.data.source.dataset import DetDataset
 
     original = DetDataset.__getitem__
-    if getattr(original, "_ppcls_ext_patched", False):
-        return
 
     @functools.wraps(original)
     def getitem(self, idx):
@@ -150,8 +152,7 @@ def _patch_getitem():
                            f"{idx} could not be decoded (last: {last}); check the image files "
                            "and dataset_dir")
 
-    getitem._ppcls_ext_patched = True
-    DetDataset.__getitem__ = getitem
+    rec.setattr(DetDataset, "__getitem__", getitem)
 
 
 def _record(dataset, exc):
@@ -163,12 +164,10 @@ def _record(dataset, exc):
                  "place): %s", len(seen), exc)
 
 
-def _patch_predict():
+def _patch_predict(rec):
     from ppdet.engine import Trainer
 
     original = Trainer.predict
-    if getattr(original, "_ppcls_ext_patched", False):
-        return
 
     @functools.wraps(original)
     def predict(self, images, *args, **kwargs):
@@ -187,36 +186,34 @@ def _patch_predict():
                              f"{images[0] if images else None}); give readable images")
         return original(self, readable, *args, **kwargs)
 
-    predict._ppcls_ext_patched = True
-    Trainer.predict = predict
+    rec.setattr(Trainer, "predict", predict)
 
 
-def _patch_label_list():
+def _patch_label_list(rec):
     from ppdet.data.source.dataset import ImageFolder
 
     original = ImageFolder.get_label_list
-    if getattr(original, "_ppcls_ext_patched", False):
-        return
 
     @functools.wraps(original)
     def get_label_list(self):
         return self.get_anno()
 
-    get_label_list._ppcls_ext_patched = True
-    ImageFolder.get_label_list = get_label_list
+    rec.setattr(ImageFolder, "get_label_list", get_label_list)
 
 
-def install():
-    """Apply the patches once; returns True."""
-    if not _APPLIED.get("readers"):
-        _patch_label_list()
-        _patch_decode()
-        _patch_compose()
-        _patch_getitem()
-        _patch_predict()
-        if not logger.handlers and not logging.getLogger().handlers:
-            handler = logging.StreamHandler()
-            handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-            logger.addHandler(handler)
-        _APPLIED["readers"] = True
-    return True
+def _patch_extensions(rec):
+    from ppdet.data.source import dataset
+
+    from ppcls_infer.sources import is_image_file
+
+    def is_valid_file(f, extensions=None):
+        return is_image_file(f)
+
+    rec.setattr(dataset, "_is_valid_file", is_valid_file)
+
+
+def patch_readers(rec):
+    """``ppcls_ext.patching`` patch: the reader patches above (undone by ``rec``)."""
+    for patch in (_patch_extensions, _patch_label_list, _patch_decode, _patch_compose,
+                  _patch_getitem, _patch_predict):
+        patch(rec)
