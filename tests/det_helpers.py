@@ -7,6 +7,12 @@ import numpy as np
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "configs", "detection")
 COLOURS = ((230, 40, 40), (40, 200, 40))
+TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "det")
+# low score threshold: after a few iterations every score is near the 0.01 prior
+NMS = """PPYOLOEHead:
+  static_assigner_epoch: 1
+  nms: {name: MultiClassNMS, nms_top_k: 100, keep_top_k: 20, score_threshold: 0.001, nms_threshold: 0.7}
+"""
 
 
 def make_tiny_coco(root, n_train=8, n_val=4, size=96, seed=0):

@@ -10,15 +10,8 @@ import pytest
 
 pytest.importorskip("ppdet")
 
-from det_helpers import make_tiny_coco, run_det_tool, tiny_config  # noqa: E402
+from det_helpers import NMS, TOOLS, make_tiny_coco, run_det_tool, tiny_config  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOLS = os.path.join(ROOT, "tools", "det")
-# low score threshold: after a few iterations every score is near the 0.01 prior
-NMS = """PPYOLOEHead:
-  static_assigner_epoch: 1
-  nms: {name: MultiClassNMS, nms_top_k: 100, keep_top_k: 20, score_threshold: 0.001, nms_threshold: 0.7}
-"""
 
 
 def _run_tool(monkeypatch, name, *argv):

@@ -12,15 +12,9 @@ import pytest
 
 pytest.importorskip("ppdet")
 
-from det_helpers import make_tiny_voc, tiny_config, voc_datasets  # noqa: E402
+from det_helpers import NMS, TOOLS, make_tiny_voc, tiny_config, voc_datasets  # noqa: E402
 
 pytestmark = pytest.mark.integration
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOLS = os.path.join(ROOT, "tools", "det")
-NMS = """PPYOLOEHead:
-  static_assigner_epoch: 1
-  nms: {name: MultiClassNMS, nms_top_k: 100, keep_top_k: 20, score_threshold: 0.001, nms_threshold: 0.7}
-"""
 
 
 def _tool(tmp, name, *argv):
