@@ -13,7 +13,6 @@ pytest.importorskip("ppdet")
 from det_helpers import NMS, TOOLS, make_tiny_coco, run_det_tool, tiny_config  # noqa: E402
 
 
-
 def _run_tool(monkeypatch, name, *argv):
     return run_det_tool(name, *argv)
 
