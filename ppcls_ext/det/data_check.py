@@ -41,9 +41,8 @@ COCO val2017-sized sets.
 import json
 import os
 
-
-class DatasetError(ValueError):
-    """A detection data set that cannot be trained or evaluated on as it is."""
+from .data_errors import DatasetError, check_num_classes
+from .voc import check_voc_dataset, read_label_list
 
 
 def _load_json(path, role):
@@ -126,7 +125,6 @@ def check_coco_dataset(dataset_dir, image_dir, anno_path, num_classes=None, role
                                "PaddleDetection (pycocotools' loadCats) needs integer "
                                "category ids: number the categories 1..K")
     if num_classes is not None:
-        from .voc import check_num_classes
         check_num_classes(num_classes, len(cat_ids), path)
     valid_cats = set(cat_ids)
     images = {}
@@ -231,8 +229,6 @@ def check_test_categories(cfg, log=print):
     """The TestDataset's category source (``anno_path``: a COCO json or a label list) against
     ``num_classes``, as tools/det/infer.py needs before drawing class names. Returns the
     category count, or None when the config names no such file."""
-    from .voc import check_num_classes, read_label_list
-
     entry = _dataset_fields(cfg.get("TestDataset"))
     if not entry:
         return None
@@ -259,8 +255,6 @@ def check_config_datasets(cfg, modes=("TrainDataset", "EvalDataset"), log=print)
     per data set, with the counts of what PaddleDetection will skip (images without boxes,
     boxes without area, first few named; crowd boxes).
     """
-    from .voc import check_voc_dataset
-
     num_classes = cfg.get("num_classes")
     summaries = {}
     for mode in modes:
@@ -298,3 +292,7 @@ def summary_line(mode, summary):
         notes.append(f"{summary['past_border']} boxes pass the image border")
     return (f"{mode}: {summary['images']} images, {summary['boxes']} boxes, "
             f"{summary['categories']} categories checked" + "".join(f", {n}" for n in notes))
+
+
+__all__ = ["DatasetError", "check_coco_dataset", "check_config_datasets",
+           "check_test_categories", "summary_line"]

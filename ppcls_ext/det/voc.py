@@ -29,7 +29,7 @@ import xml.etree.ElementTree as ET
 
 from ppcls_infer.sources import IMAGE_EXTENSIONS, list_folder, read_lines
 
-from .data_check import DatasetError
+from .data_errors import DatasetError, check_num_classes
 
 NAMED = 5  # how many skipped boxes a summary names
 
@@ -192,18 +192,6 @@ def check_voc_dataset(dataset_dir, image_dir, anno_path, label_list, num_classes
             "degenerate_skipped": len(degenerate), "degenerate_examples": degenerate[:NAMED]}
 
 
-def check_num_classes(num_classes, found, source):
-    """``num_classes`` must equal the data's class count: fewer cannot hold the labels; more
-    make PaddleDetection's metrics and drawing fail on a class id without a name (KeyError)."""
-    if num_classes is not None and num_classes != found:
-        more = num_classes > found
-        raise DatasetError(f"num_classes is {num_classes} but {source} has {found} "
-                           f"categories; set num_classes: {found} in the config"
-                           + (" (a class id without a category name fails in evaluation, "
-                              "inference and drawing)" if more else
-                              " or remove the extra categories"))
-
-
 def _short(items, n=12):
     return str(list(items)) if len(items) <= n else f"[{', '.join(map(str, items[:n]))}, ...]"
 
@@ -280,6 +268,6 @@ def voc_to_coco(pairs, labels=None, image_root=None, log=print):
     return coco, report
 
 
-__all__ = ["IMAGE_EXTENSIONS", "check_voc_dataset", "check_num_classes", "classify_box",
+__all__ = ["IMAGE_EXTENSIONS", "check_voc_dataset", "classify_box",
            "find_voc_pairs", "parse_voc_xml", "read_label_list", "read_pair_list",
            "voc_to_coco"]
