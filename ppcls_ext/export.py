@@ -1,12 +1,14 @@
 """Export a trained model: Paddle Inference (``inference.json/.pdiparams/.yml``) and ONNX.
 
 Follows PaddleClas's export (``tools/export_model.py``): the model from ``Arch`` with the
-weights of ``Global.pretrained_model`` (the EMA weights when a ``.pdema`` or
-``.ema.safetensors`` sits beside it),
-a softmax appended unless ``Global.infer_add_softmax`` is False, a dynamic batch dimension,
-and ``inference.yml`` in the layout of the wheel's ``dump_infer_config``, written from the
-``Infer`` section by ``ppcls_ext.inference_yml`` (the wheel's function dies on a pipeline
-without a crop), so that the predictor preprocesses exactly as training-time inference does.
+weights ``Global.pretrained_model`` means (its model weights, the file tools/eval.py
+evaluates; its EMA weights with ``Global.use_ema_weights``), a softmax appended unless
+``Arch.infer_add_softmax`` (PaddleClas's key) or ``Global.infer_add_softmax`` is False, a
+dynamic batch dimension, and ``inference.yml`` in the layout of the wheel's
+``dump_infer_config``, written from the ``Infer`` section by ``ppcls_ext.inference_yml`` (the
+wheel's function dies on a pipeline without a crop), so that the predictor preprocesses
+exactly as training-time inference does. inference.yml's ``Global`` also holds ``model_name`` (``Global.pdx_model_name``
+or ``Arch.name``: the name PaddleX's ``create_model`` checks) and ``image_shape``.
 """
 import os
 
@@ -15,8 +17,9 @@ import paddle.nn as nn
 
 from ._ppcls import logger
 from .inference_yml import build_inference_config, write_inference_yml
-from .io import WEIGHT_SUFFIXES, load_pretrained, resolve_weights_path
+from .io import load_pretrained, read_weights
 from .registry import build_model
+from .validation import ConfigError, MissingFileError
 
 
 class ExportModel(nn.Layer):
@@ -32,14 +35,12 @@ class ExportModel(nn.Layer):
         return self.softmax(x) if self.softmax is not None else x
 
 
-def load_export_weights(model, path):
-    """Load ``path`` (.pdparams/.safetensors, suffix optional), preferring the EMA weights
-    beside it (``{prefix}.pdema`` or ``{prefix}.ema.safetensors``), as PaddleClas exports
-    the EMA model when there is one. Returns the file loaded."""
-    weights = resolve_weights_path(path, prefer_ema=True)
-    if weights.endswith(tuple(s for _, s in WEIGHT_SUFFIXES.values())):
-        logger.info("Exporting the EMA weights of %s", weights)
-    return load_pretrained(model, weights)["path"]
+def load_export_weights(model, path, use_ema=False, action="exporting"):
+    """Load the weights ``path`` means (``ppcls_ext.io.resolve_weights_path``: a prefix is
+    its model weights, as PaddleClas's export and tools/eval.py load ``{prefix}.pdparams``;
+    ``use_ema`` (``Global.use_ema_weights``) takes its EMA weights instead), naming the
+    choice in the log. Returns the file loaded."""
+    return load_pretrained(model, read_weights(path, use_ema, action))["path"]
 
 
 def save_inference_model(model, save_dir, image_shape, add_softmax=True):
@@ -63,16 +64,17 @@ def export(config, model=None, extra_global=None):
     save_dir = g.get("save_inference_dir") or "./inference"
     image_shape = list(g.get("image_shape") or [3, 224, 224])
     if len(image_shape) != 3:
-        raise ValueError(f"Global.image_shape must be [C, H, W], got {image_shape}")
+        raise ConfigError(f"Global.image_shape must be [C, H, W], got {image_shape}")
     if model is None:
         model = build_model(config, "export")
         if g.get("pretrained_model"):
-            load_export_weights(model, g["pretrained_model"])
+            load_export_weights(model, g["pretrained_model"], bool(g.get("use_ema_weights")))
         else:
             logger.warning("Global.pretrained_model is not set: exporting random weights")
     infer_cfg = build_inference_config(config, image_shape, extra_global)  # fail before writing
     os.makedirs(save_dir, exist_ok=True)
-    save_inference_model(model, save_dir, image_shape, bool(g.get("infer_add_softmax", True)))
+    add_softmax = config["Arch"].get("infer_add_softmax", g.get("infer_add_softmax", True))
+    save_inference_model(model, save_dir, image_shape, bool(add_softmax))
     write_inference_yml(infer_cfg, os.path.join(save_dir, "inference.yml"))
     logger.info("Inference model written to %s", save_dir)
     return save_dir
@@ -93,8 +95,8 @@ def to_onnx(model_dir, save_file=None, opset_version=13):
     params_file = os.path.join(model_dir, "inference.pdiparams")
     for path in (model_file, params_file):
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path} not found: export the model first "
-                                    "(tools/export_model.py)")
+            raise MissingFileError(f"{path} not found: export the model first "
+                                   "(tools/export_model.py)")
     save_file = save_file or os.path.join(model_dir, "inference.onnx")
     tmp = save_file + ".tmp"
     paddle2onnx.export(model_file, params_file, tmp, opset_version=opset_version,

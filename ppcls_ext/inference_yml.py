@@ -12,7 +12,8 @@ as a ``"1.0/255.0"`` string and a label file where every line holds a space.
 ``PreProcess`` = ``Infer.transforms`` without ``DecodeImage`` (``NormalizeImage`` with
 ``channel_num: 3`` and a float ``scale``, as the wheel writes it), ``PostProcess`` =
 ``Infer.PostProcess`` without ``name``/``class_id_map_file`` plus ``label_list`` (names in
-class-id order), ``Global.model_name`` when ``Global.pdx_model_name`` is set, ``Hpi`` from
+class-id order), ``Global.model_name`` (``Global.pdx_model_name`` or ``Arch.name``: the name
+PaddleX's ``create_model`` checks), ``Hpi`` from
 ``Global.hpi_config_path`` with the dynamic shape from the crop, the resize or, failing both,
 ``image_shape`` — and ``Global.image_shape`` (+ ``extra_global``) for the predictors' input
 check. The file is written atomically.
@@ -91,8 +92,9 @@ def build_inference_config(config, image_shape, extra_global=None):
     post["label_list"] = label_list(label_file)
     g = config.get("Global") or {}
     out_global = {}
-    if g.get("pdx_model_name"):
-        out_global["model_name"] = g["pdx_model_name"]
+    model_name = g.get("pdx_model_name") or (config.get("Arch") or {}).get("name")
+    if model_name:  # PaddleX's create_model checks it
+        out_global["model_name"] = model_name
     out_global["image_shape"] = list(image_shape)
     out_global.update(extra_global or {})
     result = {"Global": out_global}

@@ -11,6 +11,8 @@ import pytest
 
 from det_helpers import make_tiny_coco, tiny_config
 
+pytestmark = pytest.mark.integration  # detection: exports and predicts
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "deploy", "python"))
 

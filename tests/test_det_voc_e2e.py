@@ -48,7 +48,7 @@ def test_num_classes_above_the_label_list_stops_before_training(trained, tmp_pat
     _, data, cfg, _, _ = trained
     proc = _tool(tmp_path, "train", "-c", cfg, "-o", "num_classes=10")
     assert proc.returncode == 2
-    assert (f"num_classes is 10 but {os.path.join(data, 'label_list.txt')} has 2 categories; "
+    assert (f"{os.path.join(data, 'label_list.txt')} has 2 categories but num_classes is 10; "
             "set num_classes: 2") in proc.stderr
     assert "Epoch" not in proc.stdout + proc.stderr
 

@@ -27,7 +27,7 @@ def test_same_as_the_wheel_where_the_wheel_works(config, tmp_path):
     assert ours["PreProcess"] == wheel["PreProcess"]
     assert ours["PostProcess"] == wheel["PostProcess"]
     assert ours["PostProcess"]["Topk"]["label_list"][:2] == ["name 0", "name 1"]
-    assert ours["Global"] == {"image_shape": [3, 32, 32]}
+    assert ours["Global"] == {"model_name": "EConvNeXt_mini", "image_shape": [3, 32, 32]}
 
 
 def test_resize_short_without_crop_is_written(config, tmp_path):
@@ -48,7 +48,8 @@ def test_resize_short_without_crop_is_written(config, tmp_path):
         {"NormalizeImage": {"scale": 1 / 255.0, "mean": [0.485, 0.456, 0.406],
                             "std": [0.229, 0.224, 0.225], "order": "", "channel_num": 3}},
         {"ToCHWImage": None}]
-    assert yml["Global"] == {"image_shape": [3, 36, 36], "quantized": "int8"}
+    assert yml["Global"] == {"model_name": "EConvNeXt_mini", "image_shape": [3, 36, 36],
+                             "quantized": "int8"}
     # the deploy predictor builds exactly these ops
     from ppcls_infer.preprocess import create_operators
     assert len(create_operators(yml["PreProcess"]["transform_ops"])) == 3

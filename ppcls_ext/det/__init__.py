@@ -3,10 +3,12 @@
 Importing this package changes nothing. :func:`install` (the tools under ``tools/det`` call it)
 imports PaddleDetection, applies the Paddle 3 / Pillow 10 compatibility patches (``compat``),
 registers the ``EConvNeXt`` backbone into PaddleDetection's workspace (config: ``YOLOv3:
-{backbone: EConvNeXt}`` and an ``EConvNeXt:`` section) and lets ``pretrain_weights`` take a
-classification checkpoint of this project (``pretrain``), makes PaddleDetection's readers skip
-unreadable images with a name and a count instead of hanging (``readers``) and clips predicted
-boxes to the image (``postprocess``). Every change is recorded by
+{backbone: EConvNeXt}`` and an ``EConvNeXt:`` section) and YOLOv10 (``architecture:
+YOLOv10`` with ``YOLOv10CSPDarkNet`` / ``YOLOv10PAN`` / ``YOLOv10Head``, see
+``yolov10.registration``) and lets ``pretrain_weights`` take a classification checkpoint of
+this project (``pretrain``), makes PaddleDetection's readers skip unreadable images with a
+name and a count instead of hanging (``readers``) and clips predicted boxes to the image
+(``postprocess``). Every change is recorded by
 ``ppcls_ext.patching``: :func:`uninstall` restores PaddleDetection; :func:`installed` is the
 context manager the tests use.
 
@@ -41,6 +43,12 @@ def _register_backbone(rec):
     workspace.serializable(EConvNeXt)
 
 
+def _register_yolov10(rec):
+    from .yolov10 import registration
+
+    registration.register(rec)  # YOLOv10 architecture, backbone, neck, head, assigner, RandomHSV
+
+
 def _pretrain_weights(rec):
     import ppdet.engine.trainer as trainer
     import ppdet.utils.checkpoint as checkpoint
@@ -53,7 +61,8 @@ def _pretrain_weights(rec):
 
 
 def install():
-    """Import PaddleDetection, patch it for Paddle 3 and register ``EConvNeXt`` (idempotent).
+    """Import PaddleDetection, patch it for Paddle 3, register ``EConvNeXt`` and YOLOv10
+    (``ppcls_ext.det.yolov10``) (idempotent).
 
     Returns the names of the patches in force. Raises ImportError (one line) without
     PaddleDetection.
@@ -63,6 +72,7 @@ def install():
 
     compat.apply_all()
     patching.apply(PREFIX + "register_backbone", _register_backbone)
+    patching.apply(PREFIX + "register_yolov10", _register_yolov10)
     patching.apply(PREFIX + "pretrain_weights", _pretrain_weights)
     from .postprocess import patch_clip_boxes
     from .readers import patch_readers

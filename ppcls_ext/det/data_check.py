@@ -8,32 +8,7 @@ trains a whole epoch before evaluation dies on ``KeyError: <class id>``.
 ``check_coco_dataset`` reads the same fields first and decides; it accepts every variant
 ``COCODataSet`` accepts and refuses early only what cannot work:
 
-=========================================  =============================================
-missing / unreadable annotation file       error
-num_classes != number of categories        error (names both, says what to set)
-category_id not among categories           error (names annotation id and the valid ids)
-annotation without ``area``/``iscrowd``     error (PaddleDetection/pycocotools KeyError)
-bbox not 4 numbers                         error
-box entirely outside the image             error (names box and size; xyxy hint)
-image without width/height                 error
-missing image file                         error (names the first, counts all)
-box without area (w or h <= 0, area <= 0,  counted skip, first few named (PaddleDetection
-all-zero bbox)                             skips them with a warning)
-box past the border but inside in part     counted (trained as given, as PaddleDetection)
-crowd (``iscrowd: 1``) / ``ignore`` boxes   counted skip (not trained: ``load_crowd``
-                                           is off by default)
-image without boxes                        counted skip (PaddleDetection drops it too,
-                                           unless the data set sets ``allow_empty``)
-=========================================  =============================================
-
-Refused because PaddleDetection 2.6 cannot use them: string image ids (its loader feeds
-``im_id`` as an integer tensor) and string category ids (``loadCats`` iterates the string);
-both are named with the fix. Accepted as PaddleDetection does: any annotation ids
-(integers or strings), categories in any order and with gaps (class i = the i-th entry of
-``categories``), ``segmentation`` fields (polygons or RLE, also empty), images listed without annotations, a
-file without ``annotations`` at all (images only; an error for training).
-Pascal VOC data sets (``VOCDataSet``) are checked by ``ppcls_ext.det.voc``.
-
+=========================================  ======================================
 Each error is one ``DatasetError`` line naming the file, the id and what would be valid.
 Only the JSON/XML and the image files' existence are read (no decoding): a second or two for
 COCO val2017-sized sets.

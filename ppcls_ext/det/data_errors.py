@@ -8,11 +8,10 @@ class DatasetError(ValueError):
 
 def check_num_classes(num_classes, found, source):
     """``num_classes`` must equal the data's class count: fewer cannot hold the labels; more
-    make PaddleDetection's metrics and drawing fail on a class id without a name (KeyError)."""
+    train a head with classes the data never has and make PaddleDetection's metrics and
+    drawing fail on a class id without a name (``KeyError: 3`` after a whole epoch)."""
     if num_classes is not None and num_classes != found:
-        more = num_classes > found
-        raise DatasetError(f"num_classes is {num_classes} but {source} has {found} "
-                           f"categories; set num_classes: {found} in the config"
-                           + (" (a class id without a category name fails in evaluation, "
-                              "inference and drawing)" if more else
-                              " or remove the extra categories"))
+        fix = "or remove the extra categories" if found > num_classes \
+            else "(the detector's class count must equal the data set's)"
+        raise DatasetError(f"{source} has {found} categories but num_classes is "
+                           f"{num_classes}; set num_classes: {found} in the config {fix}")
