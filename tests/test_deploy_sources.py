@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from engine_helpers import ROOT
-from test_sources import BROKEN, READABLE, make_mixed_folder
+from sources_helpers import BROKEN, READABLE, make_mixed_folder
 
 PREDICT_CLS = os.path.join(ROOT, "deploy", "python", "predict_cls.py")
 

@@ -1,50 +1,13 @@
 """ONE image lister and ONE list-file reader (ppcls_infer.sources) and the tools using them."""
-import io
 import os
 
 import numpy as np
 import paddle
 import pytest
-from PIL import Image
 
 from ppcls_infer.sources import (IMAGE_EXTENSIONS, list_images, read_lines, read_list_file)
 
-PIL_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG", ".png": "PNG",
-              ".bmp": "BMP", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM",
-              ".pgm": "PPM", ".pbm": "PPM", ".pnm": "PPM"}
-READABLE = ["a.jpg", "b.PNG", "c.JPEG", "d.webp", "e.tif", "g.bmp", "sub dir/f.png"]
-BROKEN = ["h.jpg", "i.png", "j.bmp"]  # truncated JPEG, 0-byte PNG, text named .bmp
-
-
-def _image_bytes(ext, size=(20, 16), seed=0):
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
-    img = Image.fromarray(arr)
-    if ext.lower() in (".pgm", ".pbm"):
-        img = img.convert("L")
-    buf = io.BytesIO()
-    img.save(buf, format=PIL_FORMAT[ext.lower()])
-    return buf.getvalue()
-
-
-def make_mixed_folder(root):
-    """The reported folder: 7 readable images in 6 formats/cases (one in a subfolder with a
-    space), 3 broken image files, and a non-image file and a hidden file."""
-    for i, name in enumerate(READABLE):
-        path = os.path.join(root, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(_image_bytes(os.path.splitext(name)[1], seed=i))
-    with open(os.path.join(root, "h.jpg"), "wb") as f:
-        f.write(_image_bytes(".jpg", size=(64, 64))[:200])
-    open(os.path.join(root, "i.png"), "wb").close()
-    with open(os.path.join(root, "j.bmp"), "w") as f:
-        f.write("not an image")
-    with open(os.path.join(root, "notes.txt"), "w") as f:
-        f.write("ignored")
-    with open(os.path.join(root, ".hidden.png"), "wb") as f:
-        f.write(_image_bytes(".png"))
-    return root
+from sources_helpers import BROKEN, READABLE, image_bytes, make_mixed_folder
 
 
 @pytest.mark.parametrize("ext", IMAGE_EXTENSIONS)
@@ -53,7 +16,7 @@ def test_every_listed_extension_decodes_with_both_decoders(ext):
 
     from ppcls_infer.decode import decode_image
 
-    data = _image_bytes(ext)
+    data = image_bytes(ext)
     assert decode_image(data, "x" + ext).shape == (16, 20, 3)
     assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape == (16, 20, 3)
 
@@ -76,7 +39,7 @@ def test_folder_without_images_names_what_it_holds(tmp_path):
 
 def test_single_file_is_taken_whatever_its_extension(tmp_path):
     path = tmp_path / "scan.IMG"
-    path.write_bytes(_image_bytes(".png"))
+    path.write_bytes(image_bytes(".png"))
     assert list_images(str(path)).images == [str(path)]
 
 
@@ -112,7 +75,7 @@ def test_list_file_with_delimiter_and_errors(tmp_path):
 
 def test_inference_list_labels_are_optional_and_paths_keep_spaces(tmp_path):
     root = make_mixed_folder(str(tmp_path / "imgs"))
-    (tmp_path / "imgs" / "photo 3").write_bytes(_image_bytes(".png"))  # a file named "... 3"
+    (tmp_path / "imgs" / "photo 3").write_bytes(image_bytes(".png"))  # a file named "... 3"
     text = "\ufeffa.jpg\r\nsub dir/f.png\t4\r\nphoto 3\r\nb.PNG 1\r\n"
     (tmp_path / "imgs" / "list.txt").write_text(text, encoding="utf-8", newline="")
     listing = list_images(str(tmp_path / "imgs" / "list.txt"))
@@ -138,7 +101,7 @@ def test_train_list_with_bom_is_read(tmp_path):
 
     os.makedirs(tmp_path / "my imgs")
     for name in ("a.png", "b.png"):
-        (tmp_path / "my imgs" / name).write_bytes(_image_bytes(".png"))
+        (tmp_path / "my imgs" / name).write_bytes(image_bytes(".png"))
     (tmp_path / "train.txt").write_bytes(
         "\ufeffmy imgs/a.png 0\r\nmy imgs/b.png\t1\r\n".encode("utf-8"))
     ds = ImageNetDataset(str(tmp_path), str(tmp_path / "train.txt"),
@@ -154,7 +117,7 @@ def test_image_folder_dataset_uses_the_lister(tmp_path):
         for name in names:
             path = tmp_path / cls / name
             os.makedirs(path.parent, exist_ok=True)
-            path.write_bytes(_image_bytes(os.path.splitext(name)[1] or ".png")
+            path.write_bytes(image_bytes(os.path.splitext(name)[1] or ".png")
                              if name != "readme.txt" else b"x")
     ds = ImageFolderDataset(str(tmp_path), transform_ops=[{"DecodeImage": {}}])
     assert [os.path.relpath(p, tmp_path) for p in ds.images] == \
