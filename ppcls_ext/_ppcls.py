@@ -94,15 +94,3 @@ def ppcls_logger_modules():
     """Every importable copy of PaddleClas's ``utils.logger`` (checkout and wheel)."""
     return [m for m in (_import_or_none(f"{p}.utils.logger") for p in arch_packages())
             if m is not None]
-
-
-def resolve_paddleclas_path(path):
-    """``path`` if it exists, else the same relative path inside the paddleclas wheel (configs
-    name files such as ``ppcls/utils/imagenet1k_label_list.txt`` relative to a checkout,
-    and the wheel ships them), else None."""
-    if not path or os.path.isfile(path):
-        return path or None
-    import paddleclas
-
-    in_wheel = os.path.join(os.path.dirname(paddleclas.__file__), path)
-    return in_wheel if os.path.isfile(in_wheel) else None

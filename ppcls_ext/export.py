@@ -4,19 +4,20 @@ Follows PaddleClas's export (``tools/export_model.py``): the model from ``Arch``
 weights ``Global.pretrained_model`` means (its model weights, the file tools/eval.py
 evaluates; its EMA weights with ``Global.use_ema_weights``), a softmax appended unless
 ``Arch.infer_add_softmax`` (PaddleClas's key) or ``Global.infer_add_softmax`` is False, a
-dynamic batch dimension, and ``inference.yml`` written by the wheel's ``dump_infer_config``
-from the ``Infer`` section, so that the predictor preprocesses exactly as training-time
-inference does. inference.yml's ``Global`` also holds ``model_name`` (``Global.pdx_model_name``
+dynamic batch dimension, and ``inference.yml`` in the layout of the wheel's
+``dump_infer_config``, written from the ``Infer`` section by ``ppcls_ext.inference_yml`` (the
+wheel's function dies on a pipeline without a crop), so that the predictor preprocesses
+exactly as training-time inference does. inference.yml's ``Global`` also holds ``model_name`` (``Global.pdx_model_name``
 or ``Arch.name``: the name PaddleX's ``create_model`` checks) and ``image_shape``.
 """
-import copy
 import os
 import shutil
 
 import paddle
 import paddle.nn as nn
 
-from ._ppcls import logger, ppcls_module, resolve_paddleclas_path
+from ._ppcls import logger
+from .inference_yml import build_inference_config, write_inference_yml
 from .io import load_pretrained, read_weights
 from .outputs import (atomic_write, output_errors, refuse_symlink, staging_folder,
                       swap_in_folder)
@@ -45,49 +46,6 @@ def load_export_weights(model, path, use_ema=False, action="exporting"):
     return load_pretrained(model, read_weights(path, use_ema, action))["path"]
 
 
-def _infer_config_for_dump(config):
-    """The wheel's dump_infer_config wants string scales and an existing label file."""
-    cfg = copy.deepcopy(dict(config))
-    infer = cfg.get("Infer")
-    if not infer or "transforms" not in infer:
-        raise ConfigError("the config needs an Infer section with transforms and PostProcess "
-                          "(see configs/quick_start/EConvNeXt_mini_digits.yaml) to write "
-                          "inference.yml")
-    for op in infer["transforms"]:
-        norm = op.get("NormalizeImage") if isinstance(op, dict) else None
-        if norm is not None and not isinstance(norm.get("scale", "1.0/255.0"), str):
-            norm["scale"] = f"{float(norm['scale'])}/1.0"
-        elif norm is not None:
-            norm.setdefault("scale", "1.0/255.0")
-    post = infer.get("PostProcess") or {}
-    label_file = post.get("class_id_map_file")
-    if not label_file:
-        raise ConfigError("Infer.PostProcess.class_id_map_file is needed to store label names "
-                          "in inference.yml")
-    post["class_id_map_file"] = resolve_paddleclas_path(label_file)
-    if post["class_id_map_file"] is None:
-        raise MissingFileError(f"Infer.PostProcess.class_id_map_file {label_file!r} does not "
-                               "exist")
-    return cfg
-
-
-def _record_input_shape(yml, image_shape, extra_global=None, model_name=None):
-    """Add ``Global.image_shape`` so that predictors can check their preprocessing output,
-    ``Global.model_name`` (PaddleX's ``create_model`` refuses a folder whose inference.yml
-    names another model, and fails on one naming none) and ``extra_global`` (an int8 export
-    marks itself with ``quantized: int8``)."""
-    import yaml
-
-    from ppcls_infer.bounded_yaml import load_file
-
-    content = load_file(yml)
-    named = {"model_name": model_name} if model_name else {}
-    content = dict(Global=dict(content.get("Global") or {}, **named,
-                               image_shape=list(image_shape), **(extra_global or {})),
-                   **{k: v for k, v in content.items() if k != "Global"})
-    atomic_write(yml, yaml.safe_dump(content, sort_keys=False))
-
-
 def save_inference_model(model, save_dir, image_shape, add_softmax=True):
     """``save_dir/inference.json`` + ``.pdiparams``: ``model`` in eval mode (plus PaddleClas's
     optional softmax), input ``x`` of shape ``[N, *image_shape]`` with a dynamic batch."""
@@ -112,7 +70,6 @@ def export(config, model=None, extra_global=None, finish=None):
     A failure (disk full, conversion error, interruption) leaves the previous export as it
     was and removes the partial folder; no file of an older export survives beside a new one.
     """
-    ppcls_module("utils.logger").init_logger()  # dump_infer_config logs through it
     g = config["Global"]
     save_dir = g.get("save_inference_dir") or "./inference"
     image_shape = list(g.get("image_shape") or [3, 224, 224])
@@ -124,17 +81,14 @@ def export(config, model=None, extra_global=None, finish=None):
             load_export_weights(model, g["pretrained_model"], bool(g.get("use_ema_weights")))
         else:
             logger.warning("Global.pretrained_model is not set: exporting random weights")
-    dump_cfg = _infer_config_for_dump(config)  # fail before writing anything
+    infer_cfg = build_inference_config(config, image_shape, extra_global)  # fail before writing
     refuse_symlink(save_dir)
     add_softmax = config["Arch"].get("infer_add_softmax", g.get("infer_add_softmax", True))
     stage = staging_folder(save_dir)
     try:
         with output_errors(save_dir, "write the export"):
             save_inference_model(model, stage, image_shape, bool(add_softmax))
-            yml = os.path.join(stage, "inference.yml")
-            ppcls_module("utils.config").dump_infer_config(dump_cfg, yml)
-            _record_input_shape(yml, image_shape, extra_global,
-                                g.get("pdx_model_name") or config["Arch"]["name"])
+            write_inference_yml(infer_cfg, os.path.join(stage, "inference.yml"))
             if finish is not None:
                 finish(stage)
         swap_in_folder(stage, save_dir)

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from .decode import CorruptImageError
+from .sources import read_lines
 
 
 def resolve_label_file(path):
@@ -27,18 +28,16 @@ def resolve_label_file(path):
 
 
 def read_label_file(path, delimiter=" "):
-    """Lines ``<class id><delimiter><name>`` -> {id: name}."""
+    """Lines ``<class id><delimiter><name>`` -> {id: name} (text rules of
+    ``sources.read_lines``: BOM, CRLF, blank lines and ``#`` comments)."""
     names = {}
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            key, _, name = line.rstrip("\n").partition(delimiter)
-            try:
-                names[int(key)] = name
-            except ValueError:
-                raise ValueError(f"{path}:{number}: expected '<class id> <name>', got "
-                                 f"{line.strip()!r}") from None
+    for number, line in read_lines(path):
+        key, _, name = line.partition(delimiter)
+        try:
+            names[int(key)] = name.strip()
+        except ValueError:
+            raise ValueError(f"{path}:{number}: expected '<class id> <name>', got "
+                             f"{line!r}") from None
     return names
 
 
@@ -107,3 +106,14 @@ def iter_batches(paths, load, batch_size, on_error):
             batch, names = [], []
     if batch:
         yield np.stack(batch).astype(np.float32), names
+
+
+def clip_boxes(boxes, height, width):
+    """Detection rows (class, score, x1, y1, x2, y2, ...) of one image -> a copy with x in
+    ``[0, width]`` and y in ``[0, height]`` (pixels), the rule of PaddleDetection's two-stage
+    post-process, applied to every head by ``ppcls_ext.det.postprocess``."""
+    boxes = np.array(boxes, dtype=np.float32, copy=True)
+    if boxes.size:
+        boxes[:, 2:6:2] = np.clip(boxes[:, 2:6:2], 0, width)
+        boxes[:, 3:6:2] = np.clip(boxes[:, 3:6:2], 0, height)
+    return boxes

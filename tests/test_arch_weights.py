@@ -34,7 +34,9 @@ def test_other_class_count_skips_only_the_head(tmp_path, ppcls_warnings):
     src = EConvNeXt_mini(class_num=1000)
     paddle.save(src.state_dict(), str(tmp_path / "w.pdparams"))
     dst = EConvNeXt_mini(class_num=10)
-    report = load_pretrained(dst, str(tmp_path / "w"))
+    with pytest.raises(ValueError, match=r"classifier has 1000 classes .* set Arch.class_num=1000"):
+        load_pretrained(dst, str(tmp_path / "w"))  # outside fine-tuning
+    report = load_pretrained(dst, str(tmp_path / "w"), fine_tune=True)
     assert sorted(k.split(":")[0] for k in report["skipped_head"]) == ["head.bias",
                                                                         "head.weight"]
     assert any("Classifier not loaded" in m for m in ppcls_warnings)

@@ -54,8 +54,11 @@ def test_layout_and_coco_fields(scenes):
             assert img.mode == "L" and img.size == (96, 96) == (image["width"], image["height"])
         sizes = [max(a["bbox"][2:]) for a in coco["annotations"]]
         assert min(sizes) < 25 and max(sizes) > 25  # several sizes
-    assert check_coco_dataset(out, "images/train", "annotations/instances_train.json", 10) == {
-        "images": 12, "boxes": counts["train_boxes"], "categories": 10, "empty_skipped": 0}
+    summary = check_coco_dataset(out, "images/train", "annotations/instances_train.json", 10)
+    assert {k: summary[k] for k in ("images", "boxes", "categories", "empty_skipped",
+                                    "degenerate_skipped")} == {
+        "images": 12, "boxes": counts["train_boxes"], "categories": 10, "empty_skipped": 0,
+        "degenerate_skipped": 0}
 
 
 def test_boxes_hold_the_ink_exactly(scenes):
@@ -151,7 +154,8 @@ def _bad(**change):
 
 def test_good_set_passes(tmp_path):
     assert check_coco_dataset(*_write(tmp_path, GOOD), num_classes=2) == {
-        "images": 2, "boxes": 2, "categories": 2, "empty_skipped": 0}
+        "images": 2, "boxes": 2, "categories": 2, "empty_skipped": 0, "degenerate_skipped": 0,
+        "degenerate_examples": [], "crowd_skipped": 0, "past_border": 0}
 
 
 def test_missing_annotation_file(tmp_path):
@@ -171,17 +175,84 @@ def test_image_without_boxes_is_a_counted_skip(tmp_path):
 
 
 def test_box_outside_the_image(tmp_path):
+    """Entirely outside: refused (cannot be trained; often xyxy for xywh). Partly outside:
+    trained as given, as PaddleDetection does, and counted."""
     anns = copy.deepcopy(GOOD["annotations"])
-    anns[1]["bbox"] = [40, 10, 60, 30]  # x + w = 100 > 64
+    anns[1]["bbox"] = [70, 10, 60, 30]  # x = 70 >= 64
     with pytest.raises(DatasetError, match=r"annotation id 8 \(image id 2, b\.png\) has bbox "
-                                           r"\[40, 10, 60, 30\].*outside the 64x48 image; "
-                                           r"valid: 0 <= x, x \+ w <= 64"):
+                                           r"\[70, 10, 60, 30\].*entirely outside the 64x48 "
+                                           r"image; valid: x < 64, y < 48, x \+ w > 0"):
         check_coco_dataset(*_write(tmp_path, _bad(annotations=anns)), num_classes=2)
+    anns[1]["bbox"] = [-30, 10, 25, 5]  # x + w = -5 <= 0
+    with pytest.raises(DatasetError, match="entirely outside"):
+        check_coco_dataset(*_write(tmp_path, _bad(annotations=anns)), num_classes=2)
+    anns[1]["bbox"] = [40, 10, 60, 30]  # x + w = 100 > 64: past the border
+    summary = check_coco_dataset(*_write(tmp_path, _bad(annotations=anns)), num_classes=2)
+    assert (summary["boxes"], summary["past_border"]) == (2, 1)
     anns[1]["bbox"] = [40.5, 10, 24.3, 38.4]  # within the 1 px tolerance
-    check_coco_dataset(*_write(tmp_path, _bad(annotations=anns)), num_classes=2)
-    anns[1]["bbox"] = [40, 10, 0, 5]
-    with pytest.raises(DatasetError, match="zero or negative size"):
-        check_coco_dataset(*_write(tmp_path, _bad(annotations=anns)), num_classes=2)
+    assert check_coco_dataset(*_write(tmp_path, _bad(annotations=anns)), 2)["past_border"] == 0
+
+
+def test_degenerate_boxes_are_skipped_counted_and_named(tmp_path):
+    """Case: one box of height 0 refused the whole set; PaddleDetection skips such boxes (COCO's
+    own instances files hold zero-area boxes)."""
+    anns = copy.deepcopy(GOOD["annotations"])
+    extra = [dict(id=20, image_id=1, category_id=1, bbox=[4, 5, 20, 0], area=0, iscrowd=0),
+             dict(id=21, image_id=1, category_id=1, bbox=[4, 5, 0, 9], area=0, iscrowd=0),
+             dict(id=22, image_id=2, category_id=3, bbox=[4, 5, 3, 3], area=0, iscrowd=0),
+             dict(id=23, image_id=2, category_id=3, bbox=[0, 0, 0, 0], iscrowd=0),  # no area
+             dict(id=24, image_id=2, category_id=3, bbox=[1, 1, 5, -2], area=9, iscrowd=0)]
+    summary = check_coco_dataset(*_write(tmp_path, _bad(annotations=anns + extra)), 2)
+    assert (summary["images"], summary["boxes"], summary["degenerate_skipped"]) == (2, 2, 5)
+    assert summary["degenerate_examples"][0] == "annotation id 20 (a.png, bbox [4, 5, 20, 0])"
+    from ppcls_ext.det.data_check import summary_line
+    line = summary_line("TrainDataset", summary)
+    assert line.startswith("TrainDataset: 2 images, 2 boxes, 2 categories checked, 5 boxes "
+                           "without area skipped (annotation id 20 (a.png, bbox [4, 5, 20, 0]);")
+    # an image whose only box is degenerate is an image without boxes
+    summary = check_coco_dataset(*_write(tmp_path, _bad(annotations=anns[:1] + extra[:1])), 2)
+    assert (summary["images"], summary["empty_skipped"]) == (1, 1)
+
+
+def test_coco_variants_paddledetection_accepts(tmp_path):
+    """Crowd boxes, segmentation (polygon, RLE, empty), categories out of order and sparse,
+    images without annotations, string annotation ids, a file without 'annotations'."""
+    coco = copy.deepcopy(GOOD)
+    coco["categories"] = [{"id": 90, "name": "z"}, {"id": 3, "name": "y"}, {"id": 1, "name": "x"}]
+    coco["images"].append({"id": 3, "file_name": "c.png", "width": 64, "height": 48})
+    coco["annotations"][0]["segmentation"] = [[4, 5, 24, 5, 24, 35]]
+    coco["annotations"][1]["id"] = "ann-8"
+    coco["annotations"][1]["segmentation"] = []
+    coco["annotations"].append(dict(id=9, image_id=2, category_id=90, bbox=[0, 0, 64, 48],
+                                    area=3072, iscrowd=1,
+                                    segmentation={"counts": [0, 3072], "size": [48, 64]}))
+    root, image_dir, anno = _write(tmp_path, coco, images=("a.png", "b.png", "c.png"))
+    summary = check_coco_dataset(root, image_dir, anno, num_classes=3)
+    assert (summary["images"], summary["boxes"], summary["categories"]) == (2, 2, 3)
+    assert (summary["crowd_skipped"], summary["empty_skipped"]) == (1, 1)
+    assert check_coco_dataset(root, image_dir, anno, 3, load_crowd=True)["boxes"] == 3
+    del coco["annotations"]
+    root, image_dir, anno = _write(tmp_path, coco, images=("a.png", "b.png", "c.png"))
+    assert check_coco_dataset(root, image_dir, anno, 3, role="EvalDataset",
+                              allow_empty=True)["images"] == 3
+    with pytest.raises(DatasetError, match="has no 'annotations'"):
+        check_coco_dataset(root, image_dir, anno, 3, role="TrainDataset")
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda c: c["images"][0].update(id="a"),
+     r"image id 'a' \(a.png\) is not an integer; PaddleDetection feeds image ids"),
+    (lambda c: c["categories"][0].update(id="x"), r"category id 'x' is not an integer"),
+    (lambda c: c["annotations"][0].pop("area"), r"annotation id 7 .* has no numeric 'area'"),
+    (lambda c: c["annotations"][0].pop("iscrowd"), r"needs 'id' and 'iscrowd'"),
+    (lambda c: c["images"][1].pop("width"), r"image id 2 \(b.png\) has width/height None/48"),
+    (lambda c: c["annotations"][0].update(bbox=[1, 2, 3]), r"has bbox \[1, 2, 3\]; valid"),
+])
+def test_what_paddledetection_cannot_read_is_named(tmp_path, change, message):
+    coco = copy.deepcopy(GOOD)
+    change(coco)
+    with pytest.raises(DatasetError, match=message):
+        check_coco_dataset(*_write(tmp_path, coco), num_classes=2)
 
 
 def test_category_beyond_num_classes(tmp_path):
@@ -190,9 +261,20 @@ def test_category_beyond_num_classes(tmp_path):
     with pytest.raises(DatasetError, match=r"annotation id 7 \(image a\.png\) has category_id 5"
                                            r"; valid: the ids of 'categories' \[1, 3\]"):
         check_coco_dataset(*_write(tmp_path, _bad(annotations=anns)), num_classes=2)
-    with pytest.raises(DatasetError, match="has 2 categories but num_classes is 1; set "
-                                           "num_classes: 2"):
+    with pytest.raises(DatasetError, match=r"ann.json has 2 categories but num_classes is 1; "
+                                           "set num_classes: 2 in the config or remove"):
         check_coco_dataset(*_write(tmp_path, GOOD), num_classes=1)
+
+
+def test_num_classes_above_the_categories_is_refused_up_front(tmp_path):
+    """Case: num_classes 10 with 3 categories passed, trained an epoch, then KeyError: 3."""
+    coco = copy.deepcopy(GOOD)
+    coco["categories"].append({"id": 5, "name": "w"})
+    with pytest.raises(DatasetError, match=r"ann.json has 3 categories but num_classes is 10; "
+                                           r"set num_classes: 3 in the config \(the detector's "
+                                           "class count must equal the data set's\)"):
+        check_coco_dataset(*_write(tmp_path, coco), num_classes=10)
+    assert check_coco_dataset(*_write(tmp_path, coco), num_classes=3)["categories"] == 3
 
 
 def test_missing_image(tmp_path):

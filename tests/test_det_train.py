@@ -12,29 +12,11 @@ pytestmark = pytest.mark.integration  # detection: trains, exports, runs the too
 
 pytest.importorskip("ppdet")
 
-from det_helpers import make_tiny_coco, tiny_config  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOLS = os.path.join(ROOT, "tools", "det")
-# low score threshold: after a few iterations every score is near the 0.01 prior
-NMS = """PPYOLOEHead:
-  static_assigner_epoch: 1
-  nms: {name: MultiClassNMS, nms_top_k: 100, keep_top_k: 20, score_threshold: 0.001, nms_threshold: 0.7}
-"""
-
-
-_RUNNERS = {"train": ("train_parser", "run_train"), "eval": ("eval_parser", "run_eval"),
-            "infer": ("infer_parser", "run_infer"),
-            "export_model": ("export_parser", "run_export")}
+from det_helpers import NMS, TOOLS, make_tiny_coco, run_det_tool, tiny_config  # noqa: E402
 
 
 def _run_tool(monkeypatch, name, *argv):
-    """The tool's work function (the console script / tools/det script minus the error
-    policy), so its return value can be checked."""
-    from ppcls_ext.det import commands
-
-    make_parser, work = (getattr(commands, n) for n in _RUNNERS[name])
-    return work(make_parser().parse_args(list(argv)))
+    return run_det_tool(name, *argv)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +104,8 @@ def test_export_runs_in_paddle_inference_like_dygraph(trained, monkeypatch):
             config.disable_mkldnn()
         config.disable_glog_info()
         predictor = create_predictor(config)
-        assert sorted(predictor.get_input_names()) == ["image", "scale_factor"]
+        # im_shape: the boxes are clipped to the image (ppcls_ext.det.postprocess)
+        assert sorted(predictor.get_input_names()) == ["im_shape", "image", "scale_factor"]
         for name in predictor.get_input_names():
             predictor.get_input_handle(name).copy_from_cpu(feeds[name])
         predictor.run()

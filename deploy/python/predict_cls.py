@@ -32,32 +32,24 @@ from ppcls_infer.cli import (USER_ERRORS, OverrideError, apply_overrides, make_p
                              parse_overrides, report)
 from ppcls_infer.postprocess import build_postprocess, iter_batches
 from ppcls_infer.preprocess import create_operators, preprocess_file
+from ppcls_infer.sources import list_images
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                               "configs", "inference_cls.yaml")
 
 logger = logging.getLogger("deploy")
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
 def list_inputs(path):
-    """An image, a folder (recursive) or a .txt list of image paths (one per line)."""
-    if not path or not os.path.exists(path):
-        raise FileNotFoundError(f"Global.infer_imgs {path!r} does not exist (an image, a folder "
-                                "or a .txt list of image paths)")
-    if os.path.isdir(path):
-        found = sorted(os.path.join(d, f) for d, _, files in os.walk(path) for f in files
-                       if f.lower().endswith(IMAGE_EXTENSIONS))
-    elif path.endswith(".txt"):
-        base = os.path.dirname(path)
-        with open(path) as f:
-            found = [os.path.join(base, line.split()[0]) for line in f if line.strip()]
-    else:
-        found = [path]
-    if not found:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path!r}")
-    return found
+    """An image, a folder (recursive) or a list file of image paths (``ppcls_infer.sources``:
+    any-case extensions, BOM, CRLF, spaces in paths, optional labels); the files that are not
+    images are logged."""
+    listing = list_images(path, what="Global.infer_imgs")
+    if listing.ignored:
+        logger.warning("Global.infer_imgs: %d file(s) that are not images left out (%s%s)",
+                       len(listing.ignored),
+                       ", ".join(os.path.basename(p) for p in listing.ignored[:5]),
+                       ", ..." if len(listing.ignored) > 5 else "")
+    return listing.images
 
 
 def apply_preprocess_overrides(pre, overrides, source):

@@ -32,8 +32,9 @@ import numpy as np
 from ppcls_infer import bounded_yaml
 from ppcls_infer.cli import USER_ERRORS, report
 from ppcls_infer.decode import decode_image
+from ppcls_infer.postprocess import clip_boxes
+from ppcls_infer.sources import list_images as _list_images
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 INPUT_NAMES = ("image", "im_shape", "scale_factor")
 
 
@@ -274,10 +275,13 @@ class DetPredictor:
                        "scale_factor": np.asarray(sample["scale_factor"], np.float32)[None]}
 
     def raw(self, path):
-        """(decoded RGB image, boxes [N, 6] of the model: class, score, x1, y1, x2, y2)."""
+        """(decoded RGB image, boxes [N, 6] of the model: class, score, x1, y1, x2, y2),
+        clipped to the image (an export without the clipping of ppcls_ext.det reaches past
+        the border)."""
         image, feed = self.preprocess(path)
         boxes, counts = self.backend(feed)
-        return image, np.asarray(boxes)[:int(np.asarray(counts).reshape(-1)[0])]
+        boxes = np.asarray(boxes)[:int(np.asarray(counts).reshape(-1)[0])]
+        return image, clip_boxes(boxes, image.shape[0], image.shape[1])
 
     def detections(self, boxes):
         keep = boxes[:, 1] >= self.threshold
@@ -294,7 +298,7 @@ class DetPredictor:
         drawn.save(tmp)
         os.replace(tmp, save_path)
 
-    def predict(self, paths, output_dir=None):
+    def predict(self, paths, output_dir=None, root=None):
         """Detect objects in each image file of ``paths``.
 
         Returns:
@@ -302,7 +306,8 @@ class DetPredictor:
             "label", "score", "bbox": [x1, y1, x2, y2]}]}`` (pixels of the original image,
             score >= ``threshold``), and ``{"file_name", "error"}`` per image that could not be
             read or decoded. With ``output_dir``, each image is also saved there with its boxes
-            drawn (written atomically).
+            drawn (written atomically), under its path relative to ``root`` (a listed folder)
+            or else its file name.
         """
         results, bad = [], []
         for path in paths:
@@ -314,7 +319,10 @@ class DetPredictor:
             dets = self.detections(boxes)
             results.append({"file_name": path, "boxes": dets})
             if output_dir:
-                self.draw(image, dets, os.path.join(output_dir, os.path.basename(path)))
+                name = os.path.relpath(path, root) if root else os.path.basename(path)
+                save_path = os.path.join(output_dir, name)
+                os.makedirs(os.path.dirname(save_path), exist_ok=True)
+                self.draw(image, dets, save_path)
         return results, bad
 
     def benchmark(self, path, warmup=5, repeats=30):
@@ -332,18 +340,20 @@ class DetPredictor:
 
 
 def list_images(image_file, image_dir):
+    """``--image_file`` or the images of ``--image_dir`` (``ppcls_infer.sources``: recursive,
+    any-case extensions, non-images counted; a .txt list of paths works too)."""
     if image_file:
         if not os.path.isfile(image_file):
             raise FileNotFoundError(f"--image_file {image_file!r} does not exist")
         return [image_file]
-    if not image_dir or not os.path.isdir(image_dir):
-        raise FileNotFoundError(f"--image_dir {image_dir!r} is not a directory (give "
-                                "--image_file or --image_dir)")
-    found = sorted(os.path.join(image_dir, f) for f in os.listdir(image_dir)
-                   if f.lower().endswith(IMAGE_EXTENSIONS))
-    if not found:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {image_dir!r}")
-    return found
+    if not image_dir:
+        raise FileNotFoundError("give --image_file or --image_dir")
+    listing = _list_images(image_dir, what="--image_dir")
+    if listing.ignored:
+        print(f"{len(listing.ignored)} file(s) that are not images left out: "
+              + ", ".join(os.path.basename(p) for p in listing.ignored[:5])
+              + (", ..." if len(listing.ignored) > 5 else ""), file=sys.stderr)
+    return listing.images
 
 
 def main(argv=None):
@@ -366,7 +376,8 @@ def main(argv=None):
         predictor = DetPredictor(args.model_dir, args.backend, args.threshold,
                                  args.cpu_threads, args.enable_mkldnn)
         os.makedirs(args.output_dir, exist_ok=True)
-        results, bad = predictor.predict(paths, args.output_dir)
+        root = args.image_dir if not args.image_file and os.path.isdir(args.image_dir) else None
+        results, bad = predictor.predict(paths, args.output_dir, root)
     except USER_ERRORS as exc:
         return report(exc)
     for item in bad:

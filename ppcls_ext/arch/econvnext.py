@@ -351,7 +351,9 @@ def _create(name, variant, pretrained, use_ssld, kwargs):
                         f"a URL, got {pretrained!r}")
     model = EConvNeXt(variant, stages_pattern=MODEL_STAGES_PATTERN["EConvNeXt"], **kwargs)
     if isinstance(pretrained, str):
-        load_pretrained(model, pretrained)
+        # pretrained= initialises a model to fine-tune: a classifier of another class count
+        # is left out (Global.pretrained_model of eval/infer/export refuses it)
+        load_pretrained(model, pretrained, fine_tune=True)
     return model
 
 

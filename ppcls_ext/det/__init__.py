@@ -6,7 +6,9 @@ registers the ``EConvNeXt`` backbone into PaddleDetection's workspace (config: `
 {backbone: EConvNeXt}`` and an ``EConvNeXt:`` section) and YOLOv10 (``architecture:
 YOLOv10`` with ``YOLOv10CSPDarkNet`` / ``YOLOv10PAN`` / ``YOLOv10Head``, see
 ``yolov10.registration``) and lets ``pretrain_weights`` take a classification checkpoint of
-this project (``pretrain``). Every change is recorded by
+this project (``pretrain``), makes PaddleDetection's readers skip unreadable images with a
+name and a count instead of hanging (``readers``) and clips predicted boxes to the image
+(``postprocess``). Every change is recorded by
 ``ppcls_ext.patching``: :func:`uninstall` restores PaddleDetection; :func:`installed` is the
 context manager the tests use.
 
@@ -79,6 +81,11 @@ def install():
     patching.apply(PREFIX + "register_backbone", _register_backbone)
     patching.apply(PREFIX + "register_yolov10", _register_yolov10)
     patching.apply(PREFIX + "pretrain_weights", _pretrain_weights)
+    from .postprocess import patch_clip_boxes
+    from .readers import patch_readers
+
+    patching.apply(PREFIX + "readers", patch_readers)
+    patching.apply(PREFIX + "clip_boxes", patch_clip_boxes)
     return patching.names(PREFIX)
 
 

@@ -4,6 +4,7 @@
     ppcls-det-eval   -c CFG -o weights=CKPT                          (= tools/det/eval.py)
     ppcls-det-infer  -c CFG -o weights=CKPT --infer_img IMG          (= tools/det/infer.py)
     ppcls-det-export -c CFG -o weights=CKPT [--output_dir DIR]       (= tools/det/export_model.py)
+    ppcls-det-voc2coco --voc_dir D --output J [--label_list L]       (= tools/det/voc2coco.py)
 
 Mirrors PaddleDetection's tools/*.py (release/2.6): ``-c`` config, ``-o`` overrides,
 ``load_config``, the device from ``use_gpu`` / ``use_xpu`` / ``use_npu`` / ``use_mlu``, then
@@ -16,7 +17,6 @@ COCODataSet, where PaddleDetection's merge would replace it by a dict) and a key
 nowhere is refused; every ``paddle.load`` of a file is checked against the pickle allow-list;
 a user mistake ends with one ``error:`` line (``PPCLS_DEBUG=1``: traceback).
 """
-import glob
 import os
 import warnings
 
@@ -33,7 +33,6 @@ RUNTIME_KEYS = {
     "use_npu", "use_vdl", "use_wandb", "use_xpu", "vdl_log_dir", "weights", "worker_num",
 }
 DEVICE_KEYS = (("use_gpu", "gpu"), ("use_npu", "npu"), ("use_xpu", "xpu"), ("use_mlu", "mlu"))
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def _setup():
@@ -234,7 +233,11 @@ def infer_parser():
 
 
 def test_images(infer_img, infer_dir):
-    """Images named by --infer_img (wins) or found in --infer_dir, as PaddleDetection."""
+    """Images named by --infer_img (wins) or found in --infer_dir, as PaddleDetection; the
+    folder is listed by ``ppcls_infer.sources`` (recursive, any-case extensions, the formats
+    both decoders read; other files counted)."""
+    from ppcls_infer.sources import list_images
+
     if infer_img:
         if not os.path.isfile(infer_img):
             raise UserError(f"--infer_img {infer_img} is not a file")
@@ -243,11 +246,15 @@ def test_images(infer_img, infer_dir):
         raise UserError("give --infer_img IMAGE or --infer_dir DIRECTORY")
     if not os.path.isdir(infer_dir):
         raise UserError(f"--infer_dir {infer_dir} is not a directory")
-    images = sorted(p for p in glob.glob(os.path.join(os.path.abspath(infer_dir), "*"))
-                    if p.lower().endswith(IMAGE_EXTS))
-    if not images:
-        raise UserError(f"--infer_dir {infer_dir} holds no {'/'.join(IMAGE_EXTS)} image")
-    return images
+    try:
+        listing = list_images(os.path.abspath(infer_dir), what="--infer_dir", allow_lists=False)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    if listing.ignored:
+        print(f"--infer_dir: {len(listing.ignored)} file(s) that are not images left out ("
+              + ", ".join(os.path.basename(p) for p in listing.ignored[:5])
+              + (", ...)" if len(listing.ignored) > 5 else ")"), flush=True)
+    return listing.images
 
 
 test_images.__test__ = False  # a PaddleDetection name, not a pytest test
@@ -260,11 +267,16 @@ def run_infer(flags):
     images = test_images(flags.infer_img, flags.infer_dir)
     from ppdet.engine import Trainer
 
+    from .data_check import check_test_categories
+    check_test_categories(cfg)  # num_classes against the names boxes are drawn with
     trainer = Trainer(cfg, mode="test")
     trainer.load_weights(cfg.weights)
+    # unreadable images are skipped, counted and named (ppcls_ext.det.readers)
     trainer.predict(images, draw_threshold=flags.draw_threshold, output_dir=flags.output_dir,
                     save_results=flags.save_results, visualize=flags.visualize)
-    return [os.path.join(flags.output_dir, os.path.basename(p)) for p in images]
+    skipped = set(getattr(trainer, "unreadable_images", ()))
+    return [os.path.join(flags.output_dir, os.path.basename(p)) for p in images
+            if p not in skipped]
 
 
 def infer(argv=None):
@@ -310,6 +322,86 @@ def run_export(flags):
 def export_model(argv=None):
     return run(run_export, export_parser().parse_args(argv))
 
+
+# --- voc2coco ----------------------------------------------------------------------------------
+
+def voc2coco_parser():
+    import argparse
+
+    p = argparse.ArgumentParser(
+        description="Convert a Pascal VOC data set to one COCO json (for COCO mAP and "
+                    "COCO-only tools); ppcls_ext.det.voc holds the rules.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--voc_dir", help="VOC folder: images and XMLs matched by file name "
+                     "(Annotations/ + JPEGImages/, or side by side)")
+    src.add_argument("--anno_list", help="PaddleDetection's '<image> <xml>' list")
+    p.add_argument("--dataset_dir", default=None,
+                   help="folder the --anno_list paths are relative to (default: the list's)")
+    p.add_argument("--label_list", default=None,
+                   help="class names, one a line (default: the sorted names in the XMLs)")
+    p.add_argument("--output", required=True, help="COCO json to write")
+    p.add_argument("--pair_list", default=None, help="also write the '<image> <xml>' list "
+                   "(paths relative to --voc_dir) that VOCDataSet reads")
+    return p
+
+
+def _write_text(path, text):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def run_voc2coco(flags):
+    """Returns (COCO dict, report); unreadable XMLs and boxes without area are skipped,
+    counted and named on stderr; a summary line on stdout."""
+    import json
+    import sys
+
+    from .voc import find_voc_pairs, read_label_list, read_pair_list, voc_to_coco
+
+    if flags.voc_dir:
+        if not os.path.isdir(flags.voc_dir):
+            raise UserError(f"--voc_dir {flags.voc_dir!r} is not a directory")
+        pairs, orphans = find_voc_pairs(flags.voc_dir)
+        if orphans:
+            print(f"skipped {len(orphans)} XML file(s) without an image of the same name: "
+                  + ", ".join(os.path.relpath(p, flags.voc_dir) for p in orphans[:5]),
+                  file=sys.stderr)
+        base = flags.voc_dir
+    else:
+        if not os.path.isfile(flags.anno_list):
+            raise UserError(f"--anno_list {flags.anno_list!r} does not exist")
+        base = flags.dataset_dir or os.path.dirname(os.path.abspath(flags.anno_list))
+        pairs = [(img, xml) for _, img, xml in read_pair_list(flags.anno_list, base)]
+        missing = [p for pair in pairs for p in pair if not os.path.isfile(p)]
+        if missing:
+            raise UserError(f"{len(missing)} file(s) named in {flags.anno_list} are missing, "
+                            f"first: {missing[0]!r}")
+    if not pairs:
+        raise UserError(f"no image with a VOC XML of the same name in {base!r}")
+    labels = read_label_list(flags.label_list, strict=False) if flags.label_list else None
+    coco, report = voc_to_coco(pairs, labels, log=lambda line: print(line, file=sys.stderr))
+    if not coco["images"]:
+        raise UserError(f"none of the {len(pairs)} XML files could be read")
+    _write_text(flags.output, json.dumps(coco))
+    if flags.pair_list:
+        _write_text(flags.pair_list, "".join(f"{os.path.relpath(img, base)} "
+                                             f"{os.path.relpath(xml, base)}\n"
+                                             for img, xml in pairs))
+    names = ", ".join(c["name"] for c in coco["categories"])
+    print(f"{flags.output}: {report['images']} images, {report['boxes']} boxes, "
+          f"{report['categories']} categories ({names}); {len(report['unreadable'])} "
+          f"unreadable XML, {len(report['skipped_boxes'])} boxes skipped; file names relative "
+          f"to {report['image_root']} (the image_dir to configure)")
+    return coco, report
+
+
+def voc2coco(argv=None):
+    return run(run_voc2coco, voc2coco_parser().parse_args(argv))
+
+
 # --- console scripts ---------------------------------------------------------------------------
 # setuptools' wrappers call sys.exit(<return value>): a command's result (metrics, a Trainer, the
 # written paths) is for Python callers, so the scripts in pyproject.toml get these, which end the
@@ -331,3 +423,4 @@ train_script = _script(train)
 evaluate_script = _script(evaluate)
 infer_script = _script(infer)
 export_model_script = _script(export_model)
+voc2coco_script = _script(voc2coco)

@@ -232,8 +232,10 @@ class Engine:
             # the checkpoint's model weights, or its EMA with Global.use_ema_weights
             action = {"train": "fine-tuning from", "eval": "evaluating",
                       "infer": "predicting with"}[self.mode]
+            # only training may drop a classifier of another class count (fine-tuning)
             load_pretrained(self.model, read_weights(
-                g["pretrained_model"], bool(g.get("use_ema_weights", False)), action))
+                g["pretrained_model"], bool(g.get("use_ema_weights", False)), action),
+                fine_tune=self.mode == "train")
 
     def autocast(self, training=True):
         """``auto_cast`` for a training step, or for evaluation when it runs in fp16."""

@@ -1,32 +1,33 @@
 """Dygraph inference from PaddleClas's ``Infer`` section (``tools/infer.py``).
 
 ``Infer: {infer_imgs, batch_size, transforms, PostProcess: {name: Topk, topk,
-class_id_map_file}}``. Image listing is the paddleclas wheel's deploy utility; reading,
-batching and Top-k post-processing are the Paddle-free ``ppcls_infer`` code the deploy
-predictor uses; images that cannot be decoded are reported and skipped.
+class_id_map_file}}``. ``infer_imgs`` is an image, a folder (searched recursively) or a list
+file, listed by ``ppcls_infer.sources`` as the deploy predictor lists them (the paddleclas
+wheel's ``get_image_list`` knows only four lower-case extensions and one folder level).
+Reading, batching and Top-k post-processing are the Paddle-free ``ppcls_infer`` code the
+deploy predictor uses; images that cannot be decoded are named, skipped and counted.
 """
 import os
 
 import paddle
 import paddle.nn.functional as F
-from paddleclas.deploy.utils.get_image_list import get_image_list
 
 from ppcls_infer.postprocess import build_postprocess as _build_postprocess
 from ppcls_infer.postprocess import iter_batches
 from ppcls_infer.preprocess import preprocess_file
+from ppcls_infer.sources import list_images as _list_images
 from .data.transforms.ops import create_operators
 from .recorder import logger
 
 
 def list_images(path):
-    if not path or not os.path.exists(path):
-        raise FileNotFoundError(f"Infer.infer_imgs {path!r} does not exist (give an image file "
-                                "or a folder of images)")
-    try:
-        return get_image_list(path)
-    except Exception as exc:  # the wheel raises a bare Exception when nothing matches
-        raise FileNotFoundError(f"Infer.infer_imgs {path!r}: {exc} (extensions jpg, jpeg, "
-                                "png, bmp)") from exc
+    """Image paths of ``Infer.infer_imgs``; files that are not images are logged."""
+    listing = _list_images(path, what="Infer.infer_imgs")
+    if listing.ignored:
+        shown = ", ".join(os.path.basename(p) for p in listing.ignored[:5])
+        logger.warning(f"Infer.infer_imgs: {len(listing.ignored)} file(s) that are not images "
+                    f"left out ({shown}{', ...' if len(listing.ignored) > 5 else ''})")
+    return listing.images
 
 
 def build_postprocess(post_cfg):

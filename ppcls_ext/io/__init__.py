@@ -14,11 +14,13 @@ from .paths import (SAVE_FORMATS, WEIGHT_SUFFIXES, checkpoint_prefixes, describe
                     find_weights, is_url, resolve_weights_path, strip_suffix)
 from .pickle_file import UnsafeCheckpointError, guard_paddle_load, read_pickle
 from .safetensors_file import SafetensorsMissingError
-from .state_dict import CLASSIFIER_PREFIX, match_state_dict, read_state_dict, write_state_dict
+from .state_dict import (CLASSIFIER_PREFIX, ClassifierMismatchError, check_classifier_fit,
+                         match_state_dict, read_state_dict, write_state_dict)
 
-__all__ = ["CLASSIFIER_PREFIX", "SAVE_FORMATS", "WEIGHT_SUFFIXES", "CheckpointWriteError",
-           "SafetensorsMissingError", "UnsafeCheckpointError", "WeightsFileError",
-           "WeightsNotFoundError", "checkpoint_prefixes", "describe_weights", "find_weights",
+__all__ = ["CLASSIFIER_PREFIX", "ClassifierMismatchError", "SAVE_FORMATS", "WEIGHT_SUFFIXES",
+           "CheckpointWriteError", "SafetensorsMissingError", "UnsafeCheckpointError",
+           "WeightsFileError", "WeightsNotFoundError", "check_classifier_fit",
+           "checkpoint_prefixes", "describe_weights", "find_weights",
            "guard_paddle_load", "is_url", "load_checkpoint", "load_ema", "load_pretrained",
            "match_state_dict", "read_pickle", "read_state_dict", "read_weights",
            "resolve_weights_path", "save_checkpoint", "strip_suffix", "write_state_dict"]

@@ -7,7 +7,7 @@ weights to the model's dtype, and explicit about every key it did not use.
 from .._ppcls import logger
 from .errors import WeightsFileError
 from .paths import describe_weights, resolve_weights_path
-from .state_dict import match_state_dict, read_state_dict
+from .state_dict import check_classifier_fit, match_state_dict, read_state_dict
 
 
 def read_weights(weights, use_ema=False, action=None):
@@ -26,16 +26,20 @@ def read_weights(weights, use_ema=False, action=None):
     return read_state_dict(path), path
 
 
-def load_pretrained(model, weights):
+def load_pretrained(model, weights, fine_tune=False):
     """Load ``weights`` into ``model``; returns the ``match_state_dict`` report (+ ``path``).
 
     ``weights``: a ``.pdparams``/``.pdema``/``.safetensors`` file, a prefix without suffix, an
     http(s) URL, or an already-read ``(state dict, path)`` pair (see ``read_weights``).
+    ``fine_tune``: training only; a classifier of another class count is then left out (with
+    a warning) instead of refused (``check_classifier_fit``).
     Raises FileNotFoundError for a missing file, ValueError for an unreadable one or for a
-    shape (or non-float dtype) mismatch outside the classifier.
+    shape (or non-float dtype) mismatch, in the classifier outside fine-tuning.
     """
     state, path = read_weights(weights)
-    report = match_state_dict(model.state_dict(), state)
+    model_state = model.state_dict()
+    check_classifier_fit(model_state, state, path, fine_tune)
+    report = match_state_dict(model_state, state)
     if report["mismatched"]:
         raise WeightsFileError(
             f"{path!r} does not fit this model (shape mismatch outside the "

@@ -6,7 +6,7 @@
   unpickler of ``pickle_file``. Writes are atomic (temp file, fsync, rename).
 * ``match_state_dict``: which tensors of a state dict fit a model, and why the others do not
   (the classifier, ``CLASSIFIER_PREFIX``, may differ in shape: fine-tuning to a new class
-  count).
+  count); ``check_classifier_fit``: outside fine-tuning such a classifier is an error.
 """
 import os
 
@@ -136,3 +136,26 @@ def match_state_dict(model_state, state):
                 unexpected=sorted(set(state) - set(model_state)))
 
 
+class ClassifierMismatchError(ValueError):
+    """A checkpoint's classifier has another class count, outside fine-tuning."""
+
+
+def check_classifier_fit(model_state, state, path, fine_tune=False):
+    """One rule for a classifier (``CLASSIFIER_PREFIX``) whose shape differs: training may
+    drop it to fine-tune on a new class count (``fine_tune=True``); everything else (eval,
+    infer, export, quantization) raises ``ClassifierMismatchError`` naming both shapes and the
+    ``Arch.class_num`` the checkpoint was trained with. Paddle's Linear weight is
+    ``[in, out]``: the class count is the last dimension."""
+    if fine_tune:
+        return
+    differing = [k for k, v in state.items() if k.startswith(CLASSIFIER_PREFIX)
+                 and k in model_state and _shape(v) != _shape(model_state[k])]
+    if not differing:
+        return
+    key = next((k for k in differing if k.endswith("weight")), differing[0])
+    got, want = list(_shape(state[key])), list(_shape(model_state[key]))
+    raise ClassifierMismatchError(
+        f"{path}: its classifier has {got[-1]} classes ({key} {got}) but the model is built "
+        f"for {want[-1]} ({want}); evaluation, inference, export and quantization use the "
+        f"classifier as trained: set Arch.class_num={got[-1]} (only training drops a "
+        "classifier that does not fit, to fine-tune on a new class count)")

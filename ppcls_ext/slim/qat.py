@@ -11,7 +11,7 @@ deployed; and the float weights are loaded *before* wrapping (the wrapper rename
 import re
 
 from .._ppcls import logger
-from ..io import load_pretrained, match_state_dict, read_weights
+from ..io import check_classifier_fit, load_pretrained, match_state_dict, read_weights
 from ..validation import check_slim_config
 from .placement import mark_float_layers
 
@@ -66,12 +66,13 @@ def prepare_qat(config, model, mode, pretrained=None):
                                   "QAT (fine-tuning, evaluating or exporting) from")
     state, path = pretrained if pretrained is not None else (None, None)
     if state is not None and not is_qat_state(state):
-        load_pretrained(model, pretrained)
+        load_pretrained(model, pretrained, fine_tune=mode == "train")
     elif mode == "train" and state is None and not g.get("checkpoints"):
         logger.warning("Slim.quant is set but Global.pretrained_model is not: QAT starts from "
                        "random weights (give the float checkpoint to fine-tune from)")
     quanter, names = wrap_for_qat(model, name)
     if state is not None and is_qat_state(state):
+        check_classifier_fit(model.state_dict(), state, path, fine_tune=mode == "train")
         report = match_state_dict(model.state_dict(), state)
         if report["mismatched"] or report["missing"]:
             raise ValueError(f"{path!r} is a QAT checkpoint of another model: "

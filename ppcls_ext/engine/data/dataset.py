@@ -6,9 +6,11 @@ array, transposed to CHW at the end as PaddleClas's ``CommonDataset`` does (whic
 PaddleClas configs use ``NormalizeImage: {order: ''}`` and no ``ToCHWImage``); unlike
 PaddleClas, no second transpose happens when the ops already end channel-first.
 
-Problems in the list (unparsable line, missing file) are found at construction, before
-training. An undecodable image is skipped at load time: the sample is replaced by the next
-decodable one (deterministic, bounded), the file is logged once per process and collected in
+The list and the class folders are read by ``ppcls_infer.sources`` (the lister and list
+reader every tool shares: UTF-8 with or without BOM, CRLF, tabs or spaces, spaces inside
+paths, ``#`` comments; recursive any-case extensions). Problems in the list (unparsable line,
+missing file) are found at construction, before training. An undecodable image is skipped
+at load time: the sample is replaced by the next decodable one (deterministic, bounded), the file is logged once per process and collected in
 ``dataset.skipped`` (with ``num_workers > 0`` each worker process has its own copy).
 PaddleClas instead retries a random index forever, on any exception.
 """
@@ -18,11 +20,13 @@ import os
 import numpy as np
 from paddle.io import Dataset
 
+from ppcls_infer.sources import IMAGE_EXTENSIONS
+from ppcls_infer.sources import list_folder
+from ppcls_infer.sources import read_list_file
 from .decode import CorruptImageError
 from .transforms.ops import DecodeImage, create_operators, is_channel_first
 
 logger = logging.getLogger("ppcls")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 # A run of corrupt files longer than this means something else is wrong (wrong root, a
 # broken disk): stop instead of scanning the whole dataset for a decodable image.
 MAX_CONSECUTIVE_SKIPS = 50
@@ -115,26 +119,14 @@ class ImageNetDataset(ClassificationDataset):
             self.labels = [mapping[v] for v in self.labels]
 
     def _read_list(self):
-        missing = []
-        with open(self.cls_label_path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                where = f"{self.cls_label_path}:{lineno}"
-                parts = line.strip().rsplit(self.delimiter, 1)
-                try:
-                    label = int(parts[1])
-                except (IndexError, ValueError):
-                    sep = repr(self.delimiter) if self.delimiter else "whitespace"
-                    raise ValueError(f"{where}: cannot parse {line.strip()!r}; expected "
-                                     f"'relative/path.jpg{self.delimiter or ' '}<int label>' "
-                                     f"separated by {sep}") from None
-                path = os.path.join(self.image_root, parts[0].strip())
-                if not os.path.isfile(path):
-                    missing.append(f"{where}: {path}")
-                self.images.append(path)
-                self.labels.append(label)
-                self.sources.append(where)
+        # ppcls_infer.sources: BOM, CRLF, tabs or spaces, spaces inside paths, comments
+        for entry in read_list_file(self.cls_label_path, root=self.image_root,
+                                    delimiter=self.delimiter, labels="required"):
+            self.images.append(entry.path)
+            self.labels.append(entry.label)
+            self.sources.append(entry.where)
+        missing = [f"{where}: {path}" for path, where in zip(self.images, self.sources)
+                   if not os.path.isfile(path)]
         if missing:
             raise FileNotFoundError(f"{len(missing)} image(s) listed in {self.cls_label_path} "
                                     f"do not exist under image_root {self.image_root!r}, e.g. "
@@ -146,22 +138,21 @@ class ImageNetDataset(ClassificationDataset):
 class ImageFolderDataset(ClassificationDataset):
     """``image_root/<class_name>/<image>``: classes are the sorted folder names."""
 
-    def __init__(self, image_root, transform_ops=None, extensions=IMAGE_EXTENSIONS):
+    def __init__(self, image_root, transform_ops=None):
         super().__init__(transform_ops)
         if not os.path.isdir(image_root):
             raise FileNotFoundError(f"dataset.image_root {image_root!r} is not a directory")
         self.classes = sorted(d for d in os.listdir(image_root)
                               if os.path.isdir(os.path.join(image_root, d)))
         for label, name in enumerate(self.classes):
-            folder = os.path.join(image_root, name)
-            for fname in sorted(os.listdir(folder)):
-                if fname.lower().endswith(tuple(extensions)):
-                    self.images.append(os.path.join(folder, fname))
-                    self.labels.append(label)
-                    self.sources.append(os.path.join(folder, fname))
+            # ppcls_infer.sources's listing rules (recursive, any-case extensions)
+            for path in list_folder(os.path.join(image_root, name)).images:
+                self.images.append(path)
+                self.labels.append(label)
+                self.sources.append(path)
         if not self.images:
-            raise ValueError(f"no images with extensions {list(extensions)} in class folders "
-                             f"under {image_root!r}")
+            raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}, any case) in class "
+                             f"folders under {image_root!r}")
 
 
 DATASETS = {"ImageNetDataset": ImageNetDataset, "ImageFolderDataset": ImageFolderDataset}
