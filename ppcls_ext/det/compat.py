@@ -236,6 +236,16 @@ class _ExactUpsample:
                                             mode=mode, **kwargs)
 
 
+def upsample_nearest(x, factor=2):
+    """Nearest upsampling of an NCHW tensor by an integer ``factor``, exported safely.
+
+    The same numbers as ``F.interpolate(x, scale_factor=factor, mode="nearest")``, written as
+    reshape + tile (static C, H, W) so that Paddle Inference with oneDNN and paddle2onnx
+    accept the exported program (see ``patch_pan_upsample``). Shape [N, C, H, W] ->
+    [N, C, factor * H, factor * W]."""
+    return _ExactUpsample(paddle.nn.functional).interpolate(x, scale_factor=factor)
+
+
 @_once("pan_upsample")
 def patch_pan_upsample():
     """ppdet/modeling/necks/custom_pan.py, CustomCSPPAN.forward:
