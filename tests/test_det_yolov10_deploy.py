@@ -1,0 +1,133 @@
+"""YOLOv10 deployment: the NMS-free model written by PaddleDetection's export (what
+tools/det/export_model.py runs) gives dygraph's boxes and scores on every backend of
+deploy/python/predict_det.py; the quick-start configs train a step as shipped."""
+import os
+import sys
+
+import numpy as np
+import paddle
+import pytest
+
+from det_helpers import make_tiny_coco, tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "deploy", "python"))
+
+import predict_det  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+TOP = 20          # boxes compared per image, by score
+SIZE = 96         # 189 anchors at strides 8/16/32: the top-k takes k = min(300, anchors)
+QUICK_START = "quick_start/yolov10_m_econvnext_mini_digits.yml"
+
+
+def _build(cfg_path, mode):
+    import ppcls_ext.det  # noqa: F401
+    import ppcls_ext.det.yolov10  # noqa: F401
+    from ppdet.core.workspace import load_config
+    from ppdet.engine import Trainer
+
+    return Trainer(load_config(cfg_path), mode=mode)
+
+
+def _reference(model, ops, path):
+    image = predict_det.decode_rgb(path)
+    sample = {"image": image, "im_shape": np.array(image.shape[:2], np.float32),
+              "scale_factor": np.ones(2, np.float32)}
+    for op in ops:
+        sample = op(sample)
+    with paddle.no_grad():
+        out = model({k: paddle.to_tensor(np.asarray(v, np.float32)[None])
+                     for k, v in sample.items()})
+    return out["bbox"].numpy()[:int(out["bbox_num"].numpy()[0])]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("y10_deploy")
+    data = make_tiny_coco(str(tmp / "data"), n_train=2, n_val=3)
+    cfg_path = tiny_config(tmp, data, base=QUICK_START, size=SIZE)
+    trainer = _build(cfg_path, "test")
+    trainer.model.eval()
+    paddle.seed(1)
+    for layer in trainer.model.sublayers():  # distinct scores and boxes, not ties
+        if isinstance(layer, paddle.nn.Conv2D):
+            paddle.nn.initializer.KaimingNormal()(layer.weight)
+    images = [os.path.join(data, "images", f"val_{i}.png") for i in range(3)]
+    steps = [dict(type=name, **args) for t in trainer.cfg.TestReader["sample_transforms"][1:]
+             for name, args in t.items()]
+    ops = predict_det.build_preprocess(steps)
+    reference = {path: _reference(trainer.model, ops, path) for path in images}
+    trainer.export(str(tmp / "inference"))
+    return os.path.join(str(tmp / "inference"), "tiny"), images, reference
+
+
+def matched(want, got, score_tol=1e-4, box_tol=1e-2):
+    """How many rows of ``want`` have a row of ``got`` with the same class, a score within
+    ``score_tol`` and every coordinate within ``box_tol`` pixels (rows with near-equal scores
+    may come out in another order, so rows are matched, not compared by position)."""
+    hits = 0
+    for row in want:
+        same = (got[:, 0] == row[0]) & (np.abs(got[:, 1] - row[1]) <= score_tol) & \
+            (np.abs(got[:, 2:] - row[2:]).max(axis=1) <= box_tol)
+        hits += bool(same.any())
+    return hits
+
+
+def _top(boxes, n=TOP):
+    return boxes[np.argsort(-boxes[:, 1], kind="stable")][:n]
+
+
+def test_reference_is_nms_free_top_k(exported):
+    _, images, reference = exported
+    for path in images:
+        boxes = reference[path]
+        assert boxes.shape == (189, 6)  # k = min(300, 189 anchors) rows, no NMS
+        assert len(np.unique(_top(boxes)[:, 1].round(6))) > TOP // 2  # not ties
+
+
+@pytest.mark.parametrize("backend,onednn", [("paddle", True), ("paddle", False),
+                                            ("onnxruntime", False)])
+def test_predictor_matches_dygraph(exported, backend, onednn):
+    model_dir, images, reference = exported
+    predictor = predict_det.DetPredictor(model_dir, backend, threshold=0.0,
+                                         enable_mkldnn=onednn)
+    for path in images:
+        _, boxes = predictor.raw(path)
+        assert boxes.shape == reference[path].shape
+        want = _top(reference[path])
+        # the 20 best boxes of dygraph are among the predictor's 25 best
+        assert matched(want, _top(boxes, TOP + 5)) == TOP, (backend, onednn, path)
+
+
+@pytest.mark.parametrize("name", ["ppyoloe_s_econvnext_mini_digits.yml",
+                                  "yolov10_m_econvnext_mini_digits.yml"])
+def test_quick_start_config_trains_a_step(tmp_path, name):
+    """The shipped quick-start config (readers with RandomExpand and the 96/128/160 batch
+    sizes, schedule, optimizer) on 8 tiny digit scenes: one step, a finite loss."""
+    from ppcls_ext.det.digits_det import prepare_digits_det
+
+    data = str(tmp_path / "digits_det")
+    prepare_digits_det(data, train_scenes=8, val_scenes=2)
+    cfg = tmp_path / "qs.yml"
+    cfg.write_text(f"""_BASE_: ['{os.path.join(ROOT, "configs", "detection", "quick_start", name)}']
+epoch: 1
+save_dir: {tmp_path}/output
+EConvNeXt: {{pretrained: ~}}
+TrainDataset: {{dataset_dir: {data}}}
+EvalDataset: {{dataset_dir: {data}}}
+TestDataset: {{dataset_dir: {data}}}
+""")
+    trainer = _build(str(cfg), "train")
+    losses = []
+    from ppdet.engine.callbacks import Callback
+
+    class Record(Callback):
+        def on_step_end(self, status):
+            losses.append(float(status["training_staus"].get()["loss"]))
+
+    trainer.register_callbacks([Record(trainer)])
+    trainer.train(validate=False)
+    assert len(losses) == 1 and np.isfinite(losses[0]) and losses[0] > 0
+    assert os.path.isfile(os.path.join(tmp_path, "output", "qs", "model_final.pdparams"))
