@@ -48,6 +48,9 @@ def exported(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("y10_deploy")
     data = make_tiny_coco(str(tmp / "data"), n_train=2, n_val=3)
     cfg_path = tiny_config(tmp, data, base=QUICK_START, size=SIZE)
+    from ppcls_ext.det.yolov10.export import patch_infer_cfg_threshold
+
+    patch_infer_cfg_threshold()
     trainer = _build(cfg_path, "test")
     trainer.model.eval()
     paddle.seed(1)
@@ -77,6 +80,21 @@ def matched(want, got, score_tol=1e-4, box_tol=1e-2):
 
 def _top(boxes, n=TOP):
     return boxes[np.argsort(-boxes[:, 1], kind="stable")][:n]
+
+
+def test_export_writes_the_family_threshold(exported, tmp_path):
+    import yaml
+
+    from ppcls_ext.det.yolov10.export import set_draw_threshold
+
+    model_dir, _, _ = exported
+    with open(os.path.join(model_dir, "infer_cfg.yml")) as f:
+        cfg = yaml.safe_load(f)
+    assert cfg["draw_threshold"] == 0.25 and cfg["label_list"] == ["red", "green"]
+    bad = tmp_path / "infer_cfg.yml"
+    bad.write_text("mode: paddle\n")
+    with pytest.raises(ValueError, match="has no top-level draw_threshold"):
+        set_draw_threshold(str(bad), 0.1)
 
 
 def test_reference_is_nms_free_top_k(exported):
