@@ -58,7 +58,7 @@ def loader_throughput(build_dataloader, load_config, root, mode, batch, workers)
                                f"DataLoader.{mode}.sampler.batch_size={batch}",
                                f"DataLoader.{mode}.loader.num_workers={workers}"])
     cfg["DataLoader"]["class_num"] = 1000  # what the engine hands over from Arch.class_num
-    loader = build_dataloader(cfg["DataLoader"], mode, "cpu", seed=0)
+    loader = build_dataloader(cfg["DataLoader"], mode, seed=0)
     for _ in loader:  # warm-up epoch
         pass
     start, n = time.perf_counter(), 0

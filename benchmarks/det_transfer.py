@@ -71,8 +71,10 @@ def run_one(name, save_dir, overrides, epochs=None):
     sys.path.insert(0, ROOT)
     import paddle
 
-    import ppcls_ext.det  # noqa: F401  patches + EConvNeXt registration
+    import ppcls_ext.det
     import ppcls_ext.det.yolov10  # noqa: F401  YOLOv10 registration
+
+    ppcls_ext.det.install()  # patches + EConvNeXt registration
     from ppcls_ext.det.history import attach
     from ppdet.core.workspace import load_config, merge_config
     from ppdet.engine import Trainer

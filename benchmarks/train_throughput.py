@@ -77,8 +77,10 @@ def measure_engine(variant, iters, skip):
     overrides = ["Global.device=cpu", "Global.eval_during_train=False", "Global.epochs=10",
                  f"Global.output_dir={os.path.join(ROOT, 'output', 'bench_' + variant)}",
                  "Global.print_batch_step=10", *extra]
-    if kind == "paddleclas":  # as tools/_launch.py hands a config to PaddleClas's engine
-        import ppcls_ext  # noqa: F401  registers EConvNeXt_* into the checkout
+    if kind == "paddleclas":  # as ppcls_ext.commands hands a config to PaddleClas's engine
+        import ppcls_ext
+
+        ppcls_ext.register()  # EConvNeXt_* into the checkout
         from ppcls.engine.engine import Engine
         from ppcls.utils import config as ppcls_config
 

@@ -31,7 +31,7 @@ def main():
 
     import paddle
 
-    from ppcls_ext.arch.weights import read_state_dict, write_state_dict
+    from ppcls_ext.io import read_state_dict, write_state_dict
     from ppcls_ext.registry import FACTORIES
 
     paddle.set_device("cpu")

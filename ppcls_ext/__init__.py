@@ -1,18 +1,18 @@
 """E-ConvNeXt for PaddleClas.
 
-``import ppcls_ext`` registers ``EConvNeXt_mini``, ``EConvNeXt_tiny`` and ``EConvNeXt_small``
-into PaddleClas's arch registry, so ``Arch: {name: EConvNeXt_tiny}`` works in any PaddleClas
-config, with the paddleclas wheel or with a source checkout (top-level ``ppcls`` importable,
-or named by ``PADDLECLAS_ROOT``).
+Importing the package registers nothing (and imports no Paddle until a name is used, PEP 562).
+:func:`register` (the tools call it) adds ``EConvNeXt_mini``, ``EConvNeXt_tiny`` and
+``EConvNeXt_small`` to PaddleClas's arch registry, so ``Arch: {name: EConvNeXt_tiny}`` works in
+any PaddleClas config, with the paddleclas wheel or with a source checkout (importable
+``ppcls``, named by ``PADDLECLAS_ROOT``). It is idempotent and recorded
+(``ppcls_ext.registry.unregister()`` undoes it).
 """
-from .arch import (DEFAULT_CFGS, MODEL_NAMES, EConvNeXt, EConvNeXt_mini, EConvNeXt_small,
-                   EConvNeXt_tiny, load_pretrained)
-from .registry import available_models, build_model, register
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-REGISTERED_INTO = register()
-
-__all__ = ["DEFAULT_CFGS", "MODEL_NAMES", "EConvNeXt", "EConvNeXt_mini", "EConvNeXt_small",
-           "EConvNeXt_tiny", "available_models", "build_model", "load_pretrained", "register",
-           "REGISTERED_INTO"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), {
+    **dict.fromkeys(("DEFAULT_CFGS", "MODEL_NAMES", "EConvNeXt", "EConvNeXt_mini",
+                     "EConvNeXt_small", "EConvNeXt_tiny"), ".arch"),
+    "load_pretrained": ".io",
+    **dict.fromkeys(("available_models", "build_model", "register"), ".registry")})

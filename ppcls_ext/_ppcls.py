@@ -2,22 +2,27 @@
 
 PaddleClas lives in two places that name the same modules differently:
 
-* a source checkout puts ``ppcls`` at the top level once its root is on ``sys.path``
-  (or named by the ``PADDLECLAS_ROOT`` environment variable);
+* a source checkout puts ``ppcls`` at the top level once its root is importable (on
+  ``PYTHONPATH`` or ``pip install -e``'d, as PaddleClas's install guide does); the
+  ``PADDLECLAS_ROOT`` environment variable names it, and this module checks that the
+  ``ppcls`` imported is that checkout;
 * the ``paddleclas`` wheel ships ``paddleclas.ppcls.arch`` and ``paddleclas.ppcls.utils`` only.
 
-This module finds which are importable, so that the rest of the project can register its
-backbones into every arch registry present and build on one ``TheseusLayer`` base class.
+This module finds which are importable, so that ``ppcls_ext.register()`` can add the
+backbones to every arch registry present and the model builds on one ``TheseusLayer`` base
+class. Importing it imports PaddleClas (the model's base class lives there) and changes
+nothing in it.
 """
 import importlib
 import logging
 import os
-import sys
 
 ENV_ROOT = "PADDLECLAS_ROOT"
 
 
-def _add_checkout_to_path():
+def checkout_root():
+    """The PaddleClas checkout named by ``PADDLECLAS_ROOT`` (absolute), or None; raises
+    FileNotFoundError when it names no checkout."""
     root = os.environ.get(ENV_ROOT)
     if not root:
         return None
@@ -28,9 +33,17 @@ def _add_checkout_to_path():
             f"{os.path.join(root, 'ppcls', '__init__.py')} does not exist. Point {ENV_ROOT} at "
             "the folder that contains ppcls/, tools/ and deploy/, or unset it to use the "
             "paddleclas wheel.")
-    if root not in sys.path:
-        sys.path.insert(0, root)
     return root
+
+
+def _check_checkout(root, module):
+    where = os.path.abspath(getattr(module, "__file__", None) or "")
+    if module is None or not where.startswith(os.path.join(root, "")):
+        found = f"ppcls is imported from {where}" if module is not None \
+            else "ppcls is not importable"
+        raise ModuleNotFoundError(
+            f"{ENV_ROOT}={root!r} but {found}: put the checkout on the import path "
+            f"(export PYTHONPATH={root}:$PYTHONPATH, or pip install -e {root}).")
 
 
 def _import_or_none(name):
@@ -46,9 +59,11 @@ def _import_or_none(name):
 
 def arch_packages():
     """Prefixes of the importable PaddleClas packages, checkout first: ``ppcls``, ``paddleclas.ppcls``."""
-    _add_checkout_to_path()
+    root = checkout_root()
     found = []
     checkout = _import_or_none("ppcls")
+    if root:
+        _check_checkout(root, checkout)
     # A stray ``ppcls`` without the arch registry (e.g. an unrelated module) is not PaddleClas.
     if checkout is not None and _import_or_none("ppcls.arch") is not None:
         found.append("ppcls")
@@ -75,25 +90,10 @@ TheseusLayer = ppcls_module("arch.backbone.base.theseus_layer").TheseusLayer
 logger = logging.getLogger("ppcls")
 
 
-def share_ppcls_logger(logger_modules):
-    """Make every copy of PaddleClas's ``utils.logger`` treat the "ppcls" logger as initialised.
-
-    The wheel's ``paddleclas.py`` runs ``init_logger()`` on import; a checkout's copy of the
-    module has its own ``_logger = None`` and so adds a second stdout handler to the same
-    logging.Logger: every line printed twice. Its ``init_logger`` skips the stdout handler when
-    ``_logger`` is set and already holds one (found by handler name), so point it there.
-    """
-    shared = logging.getLogger("ppcls")
-    if not any(h.get_name() == "stream_handler" for h in shared.handlers):
-        return
-    for module in logger_modules:
-        if getattr(module, "_logger", False) is None:
-            module._logger = shared
-
-
-if len(arch_packages()) > 1:
-    share_ppcls_logger([m for m in (_import_or_none(f"{p}.utils.logger") for p in arch_packages())
-                        if m is not None])
+def ppcls_logger_modules():
+    """Every importable copy of PaddleClas's ``utils.logger`` (checkout and wheel)."""
+    return [m for m in (_import_or_none(f"{p}.utils.logger") for p in arch_packages())
+            if m is not None]
 
 
 def resolve_paddleclas_path(path):

@@ -1,7 +1,8 @@
 """Export a trained model: Paddle Inference (``inference.json/.pdiparams/.yml``) and ONNX.
 
 Follows PaddleClas's export (``tools/export_model.py``): the model from ``Arch`` with the
-weights of ``Global.pretrained_model`` (the EMA weights when a ``.pdema`` sits beside it),
+weights of ``Global.pretrained_model`` (the EMA weights when a ``.pdema`` or
+``.ema.safetensors`` sits beside it),
 a softmax appended unless ``Global.infer_add_softmax`` is False, a dynamic batch dimension,
 and ``inference.yml`` written by the wheel's ``dump_infer_config`` from the ``Infer`` section,
 so that the predictor preprocesses exactly as training-time inference does.
@@ -13,7 +14,7 @@ import paddle
 import paddle.nn as nn
 
 from ._ppcls import logger, ppcls_module, resolve_paddleclas_path
-from .arch.weights import load_pretrained
+from .io import WEIGHT_SUFFIXES, load_pretrained, resolve_weights_path
 from .registry import build_model
 
 
@@ -31,20 +32,13 @@ class ExportModel(nn.Layer):
 
 
 def load_export_weights(model, path):
-    """Load ``path`` (.pdparams/.safetensors, suffix optional); prefer EMA weights beside it.
-
-    EMA weights are ``{prefix}.pdema`` or ``{prefix}.ema.safetensors``; every file is read
-    through ``read_state_dict`` (no unchecked unpickling).
-    """
-    base = path
-    for suffix in (".pdparams", ".safetensors"):
-        if path.endswith(suffix):
-            base = path[:-len(suffix)]
-    for ema_file in (base + ".pdema", base + ".ema.safetensors"):
-        if os.path.isfile(ema_file):
-            logger.info("Exporting the EMA weights of %s", ema_file)
-            return load_pretrained(model, ema_file)["path"]
-    return load_pretrained(model, path)["path"]
+    """Load ``path`` (.pdparams/.safetensors, suffix optional), preferring the EMA weights
+    beside it (``{prefix}.pdema`` or ``{prefix}.ema.safetensors``), as PaddleClas exports
+    the EMA model when there is one. Returns the file loaded."""
+    weights = resolve_weights_path(path, prefer_ema=True)
+    if weights.endswith(tuple(s for _, s in WEIGHT_SUFFIXES.values())):
+        logger.info("Exporting the EMA weights of %s", weights)
+    return load_pretrained(model, weights)["path"]
 
 
 def _infer_config_for_dump(config):

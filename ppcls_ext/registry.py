@@ -7,31 +7,68 @@ the factories as module attributes is all a registration takes; no PaddleClas fi
 import difflib
 import importlib
 import inspect
+import logging
 
-from . import _ppcls
-from .arch import econvnext
+from ppcls_infer.cli import UserError
+
+from . import _ppcls, patching
+from .arch import MODEL_NAMES, econvnext
 from .factory import unknown_keys_message
 
-FACTORIES = {name: getattr(econvnext, name) for name in
-             ("EConvNeXt_mini", "EConvNeXt_tiny", "EConvNeXt_small")}
+FACTORIES = {name: getattr(econvnext, name) for name in MODEL_NAMES}
+
+PREFIX = "ppcls.register."
+
+
+class ArchKeywordError(UserError, TypeError):
+    """An ``Arch`` keyword the model does not take (a config mistake: one line)."""
+
 
 # Keys PaddleClas's build_model consumes itself before calling the factory.
 _BUILD_MODEL_KEYS = {"name", "use_sync_bn", "use_ml_decoder"}
 
 
 def register(arch_module=None):
-    """Add the E-ConvNeXt factories to ``arch_module`` (default: every PaddleClas found).
+    """Add the E-ConvNeXt factories to ``arch_module`` (default: every PaddleClas found, a
+    checkout named by ``PADDLECLAS_ROOT`` first, then the wheel). Idempotent; recorded by
+    ``ppcls_ext.patching`` (:func:`unregister` removes them).
 
     Returns the registered modules' names.
     """
     modules = [arch_module] if arch_module is not None else [
         importlib.import_module(f"{pkg}.arch") for pkg in _ppcls.arch_packages()]
+
+    def add(module):
+        def patch(rec):
+            for name, factory in FACTORIES.items():
+                rec.setattr(module, name, factory)
+                # ``from ppcls.arch.backbone import *`` users find them there too.
+                rec.setattr(module.backbone, name, factory)
+        return patch
+
     for module in modules:
-        for name, factory in FACTORIES.items():
-            setattr(module, name, factory)
-            # ``from ppcls.arch.backbone import *`` users find them there too.
-            setattr(module.backbone, name, factory)
+        patching.apply(f"{PREFIX}{module.__name__}", add(module))
+    if arch_module is None and len(modules) > 1:
+        patching.apply(f"{PREFIX}shared_logger", _share_logger)
     return [m.__name__ for m in modules]
+
+
+def _share_logger(rec):
+    """A checkout beside the wheel: the wheel's ``paddleclas.py`` runs ``init_logger()`` on
+    import; the checkout's copy of ``utils.logger`` has its own ``_logger = None`` and would add
+    a second stdout handler to the same "ppcls" logging.Logger (every line printed twice). Its
+    ``init_logger`` skips the handler when ``_logger`` already holds one, so point it there."""
+    shared = logging.getLogger("ppcls")
+    if not any(h.get_name() == "stream_handler" for h in shared.handlers):
+        return
+    for module in _ppcls.ppcls_logger_modules():
+        if getattr(module, "_logger", False) is None:
+            rec.setattr(module, "_logger", shared)
+
+
+def unregister():
+    """Remove what :func:`register` added (tests)."""
+    patching.undo_all(PREFIX)
 
 
 def _arch_module():
@@ -64,12 +101,14 @@ def _check_arch(arch_config):
         return  # **kwargs: forwarded further, PaddleClas checks them itself
     unknown = set(arch_config) - _BUILD_MODEL_KEYS - set(params)
     if unknown:
-        raise TypeError(unknown_keys_message(unknown, _BUILD_MODEL_KEYS | set(params),
+        raise ArchKeywordError(unknown_keys_message(unknown, _BUILD_MODEL_KEYS | set(params),
                                              f"Arch ({name})"))
 
 
 def build_model(config, mode="train"):
-    """PaddleClas's ``build_model`` with a clear error for an unknown name or keyword."""
+    """PaddleClas's ``build_model`` with a clear error for an unknown name or keyword
+    (calls :func:`register` first, so every E-ConvNeXt name resolves)."""
+    register()
     _check_arch(config.get("Arch"))
     if config.get("Slim"):
         # The wheel's build_model would apply PaddleClas's own QAT (every Conv2D/Linear, before

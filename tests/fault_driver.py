@@ -29,7 +29,8 @@ def main():
         die_after, argv = int(argv[1]), argv[2:]
     argv = argv[1:] if argv[:1] == ["--"] else argv
 
-    from ppcls_ext.engine import Engine, checkpoint, load_config, loops
+    from ppcls_ext.engine import Engine, load_config, loops
+    from ppcls_ext.io import checkpoint
 
     def event(*words):
         print(*words, flush=True)

@@ -11,8 +11,9 @@ import ppcls_ext
 from paddleclas.ppcls import arch as wheel_arch
 
 
-def test_wheel_build_model_resolves_econvnext_after_import():
-    assert "paddleclas.ppcls.arch" in ppcls_ext.REGISTERED_INTO
+def test_wheel_build_model_resolves_econvnext_after_register():
+    assert "paddleclas.ppcls.arch" in ppcls_ext.register()
+    assert ppcls_ext.register() == ppcls_ext.register()  # idempotent
     for name in ppcls_ext.MODEL_NAMES:
         assert getattr(wheel_arch, name) is getattr(ppcls_ext, name)
     model = wheel_arch.build_model({"Arch": {"name": "EConvNeXt_tiny", "class_num": 6,
@@ -78,9 +79,11 @@ def _fake_checkout(root):
         """)
 
 
-def _run(code, env_root, cwd):
+def _run(code, env_root, cwd, on_path=True):
+    # a checkout is importable the way PaddleClas's install guide makes it: on PYTHONPATH
+    path = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
     env = dict(os.environ, PADDLECLAS_ROOT=env_root,
-               PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+               PYTHONPATH=os.pathsep.join(([env_root] if on_path else []) + path))
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=120)
 
@@ -90,7 +93,8 @@ def test_registers_into_a_source_checkout_named_by_env(tmp_path):
     _fake_checkout(root)
     result = _run("""
         import ppcls_ext, ppcls.arch
-        print(ppcls_ext.REGISTERED_INTO)
+        assert not hasattr(ppcls.arch, "EConvNeXt_mini")  # the import registers nothing
+        print(ppcls_ext.register())
         m = ppcls.arch.build_model({"Arch": {"name": "EConvNeXt_mini", "class_num": 4}})
         from ppcls.arch.backbone.base.theseus_layer import TheseusLayer
         print(type(m).__name__, isinstance(m, TheseusLayer))
@@ -110,6 +114,7 @@ def test_checkout_logger_does_not_print_every_line_twice(tmp_path):
         """)
     result = _run("""
         import ppcls_ext
+        ppcls_ext.register()
         from ppcls.utils import logger
         logger.init_logger()
         logger.info("one line")
@@ -119,7 +124,16 @@ def test_checkout_logger_does_not_print_every_line_twice(tmp_path):
 
 
 def test_env_pointing_elsewhere_fails_clearly(tmp_path):
-    result = _run("import ppcls_ext", str(tmp_path / "nowhere"), str(tmp_path))
+    result = _run("import ppcls_ext; ppcls_ext.register()", str(tmp_path / "nowhere"), str(tmp_path))
     assert result.returncode != 0
     assert "PADDLECLAS_ROOT" in result.stderr and "not a PaddleClas source checkout" in \
         result.stderr
+
+
+def test_env_naming_a_checkout_that_is_not_importable_fails_clearly(tmp_path):
+    root = str(tmp_path / "PaddleClas")
+    _fake_checkout(root)
+    result = _run("import ppcls_ext; ppcls_ext.register()", root, str(tmp_path), on_path=False)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "ppcls is not importable" in last and f"PYTHONPATH={root}" in last

@@ -7,7 +7,8 @@ import numpy as np
 import paddle
 import pytest
 
-from ppcls_ext.arch import EConvNeXt_mini, EConvNeXt_tiny, load_pretrained
+from ppcls_ext.arch import EConvNeXt_mini, EConvNeXt_tiny
+from ppcls_ext.io import load_pretrained
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -140,7 +140,7 @@ def test_openvino_and_precision_bad_inputs(exported, digits, tmp_path, monkeypat
 # Runs predict_cls.py in a process where paddle, paddleclas, ppcls and the training package
 # cannot be imported, as in a deployment image that holds only deploy/requirements.txt.
 _NO_PADDLE = textwrap.dedent("""
-    import importlib.abc, runpy, sys
+    import importlib.abc, os, runpy, sys
 
     BLOCKED = ("paddle", "paddleclas", "ppcls", "ppcls_ext", "paddle2onnx")
 
@@ -157,6 +157,7 @@ _NO_PADDLE = textwrap.dedent("""
     else:
         raise SystemExit("the blocker did not block paddle")
     sys.argv = sys.argv[1:]
+    sys.path.insert(0, os.path.dirname(sys.argv[0]))  # as `python deploy/python/x.py` does
     try:
         runpy.run_path(sys.argv[0], run_name="__main__")
     finally:
@@ -170,7 +171,8 @@ def test_predictor_runs_without_paddle(exported, digits, backend):
     cmd = [sys.executable, "-c", _NO_PADDLE, os.path.join(DEPLOY_PY, "predict_cls.py"),
            "-o", f"Global.inference_model_dir={exported['dir']}", "-o", f"Global.backend={backend}",
            "-o", f"Global.infer_imgs={digits}/images/val/0003_3.png", "-o", "Global.use_gpu=False"]
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # only ppcls_infer is installed in a deployment (the blocker refuses ppcls_ext)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(DEPLOY_PY)))
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "'file_name': '" in result.stdout and "'label_names': ['" in result.stdout

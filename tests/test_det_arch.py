@@ -1,17 +1,20 @@
 """E-ConvNeXt as a PaddleDetection backbone: registration, out_shape, keywords, weights."""
 import logging
+import os
 
 import numpy as np
 import paddle
 import pytest
 
 pytest.importorskip("ppdet")
-import ppcls_ext.det  # noqa: E402,F401
+import ppcls_ext.det  # noqa: E402
 from ppcls_ext.arch.econvnext import EConvNeXt_mini, EConvNeXt_tiny  # noqa: E402
 from ppcls_ext.det.backbone import EConvNeXt  # noqa: E402
 from ppdet.core.workspace import create, global_config, load_config  # noqa: E402
 
 from det_helpers import CONFIG_DIR  # noqa: E402
+
+ppcls_ext.det.install()
 
 
 class _Lines(logging.Handler):
@@ -149,3 +152,54 @@ def test_pretrain_weights_route_maps_classifier_into_backbone(tmp_path):
     checkpoint.load_pretrain_weight(other, det_path)
     np.testing.assert_array_equal(other.neck.state_dict()[next(iter(neck_before))].numpy(),
                                   detector.neck.state_dict()[next(iter(neck_before))].numpy())
+
+
+def test_pretrained_safetensors_classification_checkpoint(tmp_path, backbone_log):
+    """``pretrained`` takes a .safetensors classification checkpoint (Global.save_format:
+    safetensors), with or without its suffix; it used to append .pdparams, warn and start
+    from scratch."""
+    from ppcls_ext.io import write_state_dict
+
+    classifier, _ = _save_classifier(tmp_path)
+    path = write_state_dict(classifier.state_dict(), str(tmp_path / "best.safetensors"))
+    cls_state = classifier.state_dict()
+    for given in (path, str(tmp_path / "best")):
+        backbone = EConvNeXt(arch="mini", pretrained=given)
+        loaded = [k for k in backbone.state_dict() if k in cls_state]
+        assert len(loaded) == len(backbone.state_dict()) - 12  # all but the 4 output norms
+        for key in loaded:
+            np.testing.assert_array_equal(backbone.state_dict()[key].numpy(),
+                                          cls_state[key].numpy())
+    assert not [m for level, m in backbone_log if level == "WARNING"]
+    assert all("best.safetensors" in m for level, m in backbone_log if level == "INFO")
+
+
+@pytest.mark.parametrize("suffix", [".pdparams", ".safetensors"])
+def test_pretrain_weights_reads_a_classification_checkpoint_once(tmp_path, monkeypatch, suffix):
+    """PaddleDetection's ``pretrain_weights`` with a classification checkpoint (.pdparams or
+    .safetensors, suffix omitted): read once by the wrapper and handed to the backbone, which
+    read it a second time before; PaddleDetection's own loader is not called."""
+    from ppcls_ext.det.pretrain import wrap_load_pretrain_weight as _wrap
+    from ppcls_ext.io import state_dict as io_state_dict
+    from ppcls_ext.io import write_state_dict
+
+    classifier, _ = _save_classifier(tmp_path)
+    write_state_dict(classifier.state_dict(), str(tmp_path / f"best{suffix}"))
+    cfg = load_config(f"{CONFIG_DIR}/ppyoloe_s_econvnext_mini_36e_coco.yml")
+    cfg["EConvNeXt"]["pretrained"] = None
+    cfg.num_classes = 3
+    detector = create(cfg.architecture)
+
+    opened = []
+    for name in ("read_pickle", "load_safetensors"):
+        real = getattr(io_state_dict, name)
+        monkeypatch.setattr(io_state_dict, name,
+                            lambda p, real=real: opened.append(os.path.basename(p)) or real(p))
+
+    def ppdet_loader(model, weights):
+        raise AssertionError("PaddleDetection's loader must not see a classification checkpoint")
+
+    _wrap(ppdet_loader)(detector, str(tmp_path / "best"))
+    assert opened == [f"best{suffix}"]
+    np.testing.assert_array_equal(detector.backbone.stages[2].blocks[4].pwconv1.weight.numpy(),
+                                  classifier.stages[2].blocks[4].pwconv1.weight.numpy())

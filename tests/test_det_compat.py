@@ -5,14 +5,19 @@ import paddle
 import pytest
 
 pytest.importorskip("ppdet")
-import ppcls_ext.det  # noqa: E402,F401
+import ppcls_ext.det  # noqa: E402
 from ppcls_ext.det import compat  # noqa: E402
+
+ppcls_ext.det.install()
 
 
 def test_every_patch_applied_and_idempotent():
-    assert sorted(ppcls_ext.det.PATCHES_APPLIED) == sorted(compat.PATCHES)
-    for fn in compat.PATCHES.values():
-        assert fn() is True  # a second application changes nothing
+    installed = ppcls_ext.det.install()
+    assert sorted(n for n in installed if n.startswith(compat.PREFIX)) == \
+        sorted(compat.PREFIX + name for name in compat.PATCHES)
+    assert ppcls_ext.det.install() == installed  # a second installation changes nothing
+    for name in compat.PATCHES:
+        assert compat.apply(name) is False  # already applied: not wrapped twice
     from ppdet.modeling.assigners.task_aligned_assigner import TaskAlignedAssigner
     # wrapped once, not twice
     assert not getattr(TaskAlignedAssigner.forward.__wrapped__, "_ppcls_ext_patched", False)

@@ -232,7 +232,8 @@ def test_missing_image(tmp_path):
 def test_config_datasets_are_checked_before_they_are_built(tmp_path, scenes):
     """check_config_datasets reads a PaddleDetection config's TrainDataset/EvalDataset dicts
     (``name: COCODataSet``, not yet built) as tools/det/train.py and eval.py call it."""
-    import ppcls_ext.det  # noqa: F401
+    import ppcls_ext.det
+    ppcls_ext.det.install()
     from ppdet.core.workspace import load_config
 
     out, counts = scenes

@@ -36,7 +36,8 @@ def _spread_outputs(model):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    import ppcls_ext.det  # noqa: F401
+    import ppcls_ext.det
+    ppcls_ext.det.install()
     from ppdet.core.workspace import load_config, merge_config
     from ppdet.engine import Trainer
 
@@ -97,8 +98,8 @@ def test_cli_writes_json_and_drawn_image(exported, tmp_path):
     for path in images[:2] + [str(bad)]:
         with open(path, "rb") as f:
             (tmp_path / "imgs" / os.path.basename(path)).write_bytes(f.read())
-    # a fresh process: drawing labels needs ppcls_ext.det's Pillow 10 patch, which the
-    # predictor must apply itself
+    # a fresh process: the predictor draws labels without ppcls_ext (Pillow 10 has no
+    # textsize, which ppdet's draw_bbox calls)
     script = os.path.join(ROOT, "deploy", "python", "predict_det.py")
     run = subprocess.run([sys.executable, script, "--model_dir", model_dir, "--image_dir",
                           str(tmp_path / "imgs"), "--threshold", str(threshold),

@@ -9,8 +9,8 @@ from PIL import Image
 
 from engine_helpers import QUICK_START, ROOT, load
 from ppcls_ext.engine import ConfigError, validate_config
-from ppcls_ext.engine.checkpoint import load_checkpoint, save_checkpoint
-from ppcls_ext.engine.device import select_device
+from ppcls_ext.io import load_checkpoint, save_checkpoint
+from ppcls_infer.cli import DeviceError, select_device
 from ppcls_ext.engine.losses import CELoss, build_loss
 from ppcls_ext.engine.lr import build_lr
 from ppcls_ext.engine.metrics import TopkAcc
@@ -47,8 +47,10 @@ def test_shipped_configs_validate():
 def test_gpu_request_on_cpu_build_fails_clearly():
     if paddle.device.is_compiled_with_cuda():
         pytest.skip("this Paddle has CUDA")
-    with pytest.raises(RuntimeError, match="CPU build.*-o Global.device=cpu"):
+    with pytest.raises(DeviceError, match="CPU build.*-o Global.device=cpu"):
         select_device("gpu")
+    with pytest.raises(DeviceError, match="CPU build.*-o use_gpu=false"):
+        select_device("gpu", option="use_gpu")
     with pytest.raises(ValueError, match="not valid"):
         select_device("tpu")
     assert select_device("cpu") == "cpu"

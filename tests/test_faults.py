@@ -23,8 +23,9 @@ import pytest
 
 from engine_helpers import QUICK_START, ROOT, load, tiny_overrides
 from fault_driver import checksum
-from ppcls_ext.arch.weights import read_state_dict
-from ppcls_ext.engine import Engine, checkpoint, loops
+from ppcls_ext.io import read_state_dict
+from ppcls_ext.engine import Engine, loops
+from ppcls_ext.io import checkpoint
 from ppcls_ext.engine.lr import build_lr
 
 EPOCHS, STEPS = 2, 6  # 24 images, batch 4
@@ -186,7 +187,7 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(saved, monkeypatch
                 f.write(b"\0" * 1000)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
         return real_save(obj, path, *args, **kwargs)
-    monkeypatch.setattr(checkpoint.paddle, "save", full_disk)
+    monkeypatch.setattr(paddle, "save", full_disk)
     engine.states.update(epoch=2, global_step=2 * STEPS)
     with pytest.raises(checkpoint.CheckpointWriteError) as err:
         loops._save(engine, "latest", 2)

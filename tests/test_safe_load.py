@@ -11,12 +11,13 @@ import paddle
 import pytest
 
 from engine_helpers import QUICK_START, ROOT, make_split, tiny_overrides
-from ppcls_ext.arch import EConvNeXt_mini, load_pretrained
-from ppcls_ext.arch.weights import read_state_dict
-from ppcls_ext.engine.checkpoint import load_checkpoint, save_checkpoint
+from ppcls_ext.arch import EConvNeXt_mini
+from ppcls_ext.io import load_pretrained
+from ppcls_ext.io import read_state_dict
+from ppcls_ext.io import load_checkpoint, load_ema, save_checkpoint
 from ppcls_ext.engine.optimizer import build_optimizer
 from ppcls_ext.export import load_export_weights
-from ppcls_ext.safe_load import UnsafeCheckpointError, safe_paddle_load
+from ppcls_ext.io import UnsafeCheckpointError, read_pickle
 
 SUFFIXES = (".pdparams", ".pdopt", ".pdema", ".pdstates", ".safetensors")
 
@@ -106,7 +107,8 @@ def test_resume_refuses_any_trapped_part(tmp_path, marker, suffix):
     base, model, opt, ema = _small_checkpoint(tmp_path)
     write_trap(base + suffix, marker, state=paddle.load(base + suffix, return_numpy=True))
     with pytest.raises(UnsafeCheckpointError, match=f"latest{suffix}.*posix.system"):
-        load_checkpoint(base, model, opt, ema)
+        load_checkpoint(base, model, opt)  # what the engine runs on resume: these two
+        load_ema(base, ema, model)
 
 
 def test_export_refuses_trapped_ema_and_weights(tmp_path, marker):
@@ -197,9 +199,9 @@ def test_engine_resume_and_export_tool_refuse(tmp_path, marker, tiny_data, monke
 def test_allow_list_reads_everything_paddle_save_writes(tmp_path):
     base, model, opt, ema = _small_checkpoint(tmp_path)
     for suffix in (".pdparams", ".pdopt", ".pdema", ".pdstates"):
-        ours, theirs = safe_paddle_load(base + suffix), paddle.load(base + suffix)
+        ours, theirs = read_pickle(base + suffix), paddle.load(base + suffix)
         assert ours.keys() == theirs.keys()
-    assert safe_paddle_load(base + ".pdopt")["LR_Scheduler"] == opt.state_dict()["LR_Scheduler"]
+    assert read_pickle(base + ".pdopt")["LR_Scheduler"] == opt.state_dict()["LR_Scheduler"]
     # the other shapes Paddle emits: protocol 2, nested tensors (master_weights), numpy
     # scalars and tensors inside a non-state-dict object, OrderedDict
     import collections
@@ -210,12 +212,12 @@ def test_allow_list_reads_everything_paddle_save_writes(tmp_path):
     for protocol in (2, 4):
         path = str(tmp_path / f"odd{protocol}.pdopt")
         paddle.save(odd, path, protocol=protocol)
-        got = safe_paddle_load(path)
+        got = read_pickle(path)
         np.testing.assert_array_equal(got["master_weights"]["w"].numpy(), np.ones([3]))
         assert got["best"] == 0.5 and got["LR_Scheduler"]["last_epoch"] == 2
     # PaddleClas's engine saves .pdopt as a list of optimizer state dicts (tensors -> tuples)
     paddle.save([opt.state_dict()], str(tmp_path / "paddleclas.pdopt"))
-    listed = safe_paddle_load(str(tmp_path / "paddleclas.pdopt"))
+    listed = read_pickle(str(tmp_path / "paddleclas.pdopt"))
     assert isinstance(listed, list) and listed[0].keys() == opt.state_dict().keys()
     fresh = paddle.nn.Linear(3, 2)
     load_checkpoint(base, fresh)
@@ -244,11 +246,11 @@ def test_trust_switch_and_corrupt_files(tmp_path, monkeypatch, ppcls_warnings):
 
 
 def test_paddleclas_engine_loads_are_guarded_too(tmp_path, marker, monkeypatch):
-    """Under PADDLECLAS_ROOT, tools/_launch.py hands the config to PaddleClas's engine, whose
+    """Under PADDLECLAS_ROOT, ppcls_ext.commands hands the config to PaddleClas's engine, whose
     save_load calls paddle.load itself: guard_paddle_load routes those calls through the
     allow-list (shown here on the wheel's copy of the same function)."""
     from paddleclas.ppcls.utils.save_load import load_dygraph_pretrain
-    from ppcls_ext.safe_load import guard_paddle_load
+    from ppcls_ext.io import guard_paddle_load
 
     monkeypatch.setattr(paddle, "load", paddle.load)  # undone after the test
     guard_paddle_load()

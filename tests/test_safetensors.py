@@ -10,9 +10,10 @@ import paddle
 import pytest
 
 from engine_helpers import QUICK_START, ROOT, load, make_split, tiny_overrides
-from ppcls_ext.arch import EConvNeXt_mini, EConvNeXt_tiny, load_pretrained
-from ppcls_ext.arch.weights import read_state_dict, write_state_dict
-from ppcls_ext.engine.checkpoint import load_checkpoint, save_checkpoint
+from ppcls_ext.arch import EConvNeXt_mini, EConvNeXt_tiny
+from ppcls_ext.io import load_pretrained
+from ppcls_ext.io import read_state_dict, write_state_dict
+from ppcls_ext.io import load_checkpoint, load_ema, save_checkpoint
 from ppcls_ext.engine.config import ConfigError
 from ppcls_ext.export import load_export_weights
 
@@ -164,7 +165,8 @@ def test_checkpoint_in_safetensors_resumes_and_exports_ema(tmp_path):
     fresh = EConvNeXt_mini(class_num=4)
     fresh_ema = _ema(fresh)
     states = load_checkpoint(base + ".safetensors", fresh,
-                             paddle.optimizer.AdamW(parameters=fresh.parameters()), fresh_ema)
+                             paddle.optimizer.AdamW(parameters=fresh.parameters()))
+    load_ema(base + ".safetensors", fresh_ema, fresh)
     assert states["epoch"] == 3
     x = paddle.randn([1, 3, 32, 32])
     np.testing.assert_array_equal(_outputs(fresh, x), _outputs(model, x))
@@ -220,7 +222,7 @@ def test_resume_from_half_precision_weights_and_a_foreign_ema_file(tmp_path):
     write_state_dict(EConvNeXt_mini(class_num=7).state_dict(), base + ".ema.safetensors")
     with pytest.raises(ValueError, match=r"latest.ema.safetensors' does not fit the model .*"
                                          r"head\.weight"):
-        load_checkpoint(base, fresh, ema=_ema(fresh))
+        load_ema(base, _ema(fresh), fresh)
 
 
 def test_missing_safetensors_package_is_one_clear_line(tmp_path, monkeypatch, capsys):
@@ -246,7 +248,7 @@ def test_pretrained_url_to_safetensors(tmp_path, monkeypatch):
 def test_engine_resume_reads_a_safetensors_ema_and_checks_it_fits(tmp_path):
     """The engine builds its EMA after the weights are loaded (checkpoint.load_ema): that path
     must read ``.ema.safetensors`` like ``.pdema``, and refuse an EMA of another model."""
-    from ppcls_ext.engine.checkpoint import load_ema
+    from ppcls_ext.io import load_ema
 
     model = EConvNeXt_mini(class_num=4)
     ema = _ema(model)

@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ppcls_infer.cli import USER_ERRORS, report
 
 FORMATS = (".pdparams", ".safetensors")
 
@@ -82,7 +82,7 @@ def _convert_authors(state, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ppcls_ext.arch.weights import read_state_dict, write_state_dict
+    from ppcls_ext.io import read_state_dict, write_state_dict
 
     try:
         if not os.path.isfile(args.src):
@@ -93,9 +93,8 @@ def main(argv=None):
             if state is None:
                 return 2
         write_state_dict(state, args.dst)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # RuntimeError: no safetensors
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (*USER_ERRORS, RuntimeError) as exc:  # RuntimeError: safetensors not installed
+        return report(exc)
     print(f"wrote {args.dst} ({len(state)} tensors)")
     return 0
 

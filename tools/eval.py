@@ -2,9 +2,10 @@
 
     python tools/eval.py -c configs/quick_start/EConvNeXt_mini_digits.yaml [-o Key.Sub=value ...]
 
-With PADDLECLAS_ROOT set to a PaddleClas source checkout, PaddleClas's own engine runs it.
+Same as the console script ``ppcls-eval``. With PADDLECLAS_ROOT naming an importable
+PaddleClas source checkout, PaddleClas's own engine runs it.
 """
-from _launch import run
+from ppcls_ext.commands import launch
 
 if __name__ == "__main__":
-    run("eval", __doc__)
+    launch("eval", __doc__)

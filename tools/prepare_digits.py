@@ -7,21 +7,8 @@ Layout: <out>/images/{train,val}/<index>_<label>.png, <out>/train_list.txt,
 as Infer.PostProcess.class_id_map_file). Running it again changes nothing.
 """
 import argparse
-import importlib.util
-import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _digits_module():
-    # Loaded by path: importing the ppcls_ext package would import Paddle and paddleclas
-    # (seconds, and log noise) for a job that needs only numpy, PIL and scikit-learn.
-    path = os.path.join(ROOT, "ppcls_ext", "engine", "data", "digits.py")
-    spec = importlib.util.spec_from_file_location("ppcls_ext_digits", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from ppcls_ext.engine.data import digits  # numpy, PIL, scikit-learn only (no Paddle)
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
@@ -31,7 +18,7 @@ def main(argv=None):
                         help="share of each class put in val_list.txt")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split")
     args = parser.parse_args(argv)
-    counts = _digits_module().prepare_digits(args.out, args.val_fraction, args.seed)
+    counts = digits.prepare_digits(args.out, args.val_fraction, args.seed)
     print(f"digits in {args.out}: {counts['train']} train, {counts['val']} val, "
           f"{counts['classes']} classes ({counts['written']} files written)")
     return counts

@@ -20,14 +20,15 @@ import numpy as np
 import trt_pir
 from cpu_info import cpu_flags
 from ort_layout import create_session
+from ppcls_infer.cli import UserError
 
 logger = logging.getLogger("deploy")
 PRECISIONS = ("fp32", "bf16")
 _warned_int8 = set()
 
 
-class BackendError(RuntimeError):
-    pass
+class BackendError(UserError, RuntimeError):
+    """A backend the config asks for is not installed or cannot run here (one error line)."""
 
 
 def warn_int8_once(model_dir, backend, what):

@@ -38,7 +38,3 @@ def cpu_flags():
     flags = _cpuinfo()[1]
     return {key: any(name in flags for name in names) for key, names in _FLAGS.items()}
 
-
-def describe():
-    flags = cpu_flags()
-    return f"{cpu_model()} [{', '.join(k for k, v in flags.items() if v) or 'no flags known'}]"

@@ -13,9 +13,10 @@ PreProcess and class_id_map_file apply to models exported without it.
 
 With the onnxruntime and openvino backends nothing here imports Paddle, paddleclas or the
 training package: preprocessing and Top-k come from the Paddle-free ``ppcls_infer`` package
-(deploy/requirements.txt lists what such a deployment installs).
+(deploy/requirements.txt lists what such a deployment installs). ``-o`` and errors follow the
+project's one command-line harness (``ppcls_infer.cli``): values are YAML literals, a user
+mistake is one ``error:`` line, ``PPCLS_DEBUG=1`` shows its traceback.
 """
-import ast
 import json
 import logging
 import os
@@ -25,14 +26,13 @@ import time
 import numpy as np
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from backends import check_input, create_backend
+from ppcls_infer.cli import USER_ERRORS, apply_overrides, make_parser, report
+from ppcls_infer.postprocess import build_postprocess, iter_batches
+from ppcls_infer.preprocess import create_operators, preprocess_file
 
-from backends import check_input, create_backend  # noqa: E402
-from ppcls_infer.postprocess import build_postprocess, iter_batches  # noqa: E402
-from ppcls_infer.preprocess import create_operators, preprocess_file  # noqa: E402
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "configs", "inference_cls.yaml")
 
 logger = logging.getLogger("deploy")
 
@@ -130,33 +130,6 @@ class ClsPredictor:
         return report
 
 
-def _override(config, option):
-    """``A.B.0.C=value``: PaddleClas's ``-o`` syntax (its deploy/utils/config.py); the value
-    is a Python literal when it parses as one (``ast.literal_eval``), else the string."""
-    key, sep, value = option.partition("=")
-    if not sep or not key:
-        raise ValueError(f"-o {option!r}: expected KEY.PATH=VALUE, e.g. Global.backend=openvino")
-    try:
-        value = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        pass
-    node, keys = config, key.split(".")
-    for i, k in enumerate(keys):
-        if isinstance(node, list):
-            if not k.isdigit() or int(k) >= len(node):
-                raise ValueError(f"-o {option!r}: {'.'.join(keys[:i])} is a list of "
-                                 f"{len(node)}; {k!r} is not an index in it")
-            k = int(k)
-        elif not isinstance(node, dict):
-            raise ValueError(f"-o {option!r}: {'.'.join(keys[:i])} is not a mapping")
-        if i == len(keys) - 1:
-            node[k] = value
-        else:
-            if isinstance(node, dict) and node.get(k) is None:
-                node[k] = {}
-            node = node[k]
-
-
 def load_config(path, overrides):
     """The deploy YAML plus ``-o`` overrides, read without the paddleclas wheel (whose config
     module imports Paddle through the wheel's ``__init__``)."""
@@ -164,30 +137,24 @@ def load_config(path, overrides):
         raise FileNotFoundError(f"deploy config {path!r} does not exist")
     with open(path) as f:
         config = yaml.safe_load(f) or {}
-    for option in overrides or []:
-        _override(config, option)
+    apply_overrides(config, overrides, new_section=lambda path: len(path) == 1 and
+                    path[0] in ("Global", "PreProcess", "PostProcess"))
     if not isinstance(config.get("Global"), dict):
         raise ValueError(f"deploy config {path!r} has no Global section")
     return config
 
 
 def main(argv=None):
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-c", "--config", default=os.path.join(ROOT, "deploy", "configs",
-                                                               "inference_cls.yaml"))
-    parser.add_argument("-o", "--override", action="append", default=[])
+    parser = make_parser(__doc__, config_required=False)
+    parser.set_defaults(config=DEFAULT_CONFIG)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(levelname)s %(message)s")
     try:
         config = load_config(args.config, args.override)
         predictor = ClsPredictor(config)
         results, bad = predictor.predict(list_inputs(config["Global"].get("infer_imgs")))
-    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as exc:
+        return report(exc)
     for result in results:
         print(result)
     for item in bad:

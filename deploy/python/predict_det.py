@@ -14,8 +14,15 @@ label list. The flags are those of PaddleDetection's deploy/python/infer.py (``-
 converted from the Paddle model with paddle2onnx on first use when it is missing.
 Writes ``<output_dir>/det_results.json`` (every box above ``--threshold``, in input pixels)
 and each image with its boxes drawn to ``<output_dir>/<image name>``.
+
+Images are decoded as in classification (``ppcls_infer.decode``, PIL: a truncated file is
+reported, not half-read); preprocessing uses PaddleDetection's own operators. The training
+package (``ppcls_ext``) is never imported; errors follow ``ppcls_infer.cli`` (one ``error:``
+line, ``PPCLS_DEBUG=1`` for the traceback).
 """
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -23,11 +30,8 @@ import time
 
 import numpy as np
 import yaml
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from ppcls_infer.cli import USER_ERRORS, report
+from ppcls_infer.decode import decode_image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 INPUT_NAMES = ("image", "im_shape", "scale_factor")
@@ -77,11 +81,21 @@ def _pad_stride(sample, stride):
 
 
 def _ppdet():
-    """PaddleDetection through ``ppcls_ext.det``: its compat patches (Pillow 10's missing
-    ``textsize`` in ``draw_bbox``) and its reset of ppdet's process-wide PIL setting."""
-    import ppcls_ext.det  # noqa: F401
+    """PaddleDetection, imported quietly and without its process-wide side effect.
 
-    import ppdet
+    ``import ppdet`` prints warnings about its tracking extras (stdout) and its trainer sets
+    PIL's ``ImageFile.LOAD_TRUNCATED_IMAGES = True``, which would let the PIL decoder here
+    accept truncated files: the flag is put back to its value before the import.
+    """
+    if "ppdet" in sys.modules:
+        return sys.modules["ppdet"]
+    from PIL import ImageFile
+
+    truncated = ImageFile.LOAD_TRUNCATED_IMAGES
+    with contextlib.redirect_stdout(io.StringIO()):
+        import ppdet
+        import ppdet.data.transform.operators  # noqa: F401
+    ImageFile.LOAD_TRUNCATED_IMAGES = truncated
     return ppdet
 
 
@@ -106,15 +120,37 @@ def build_preprocess(steps):
 
 
 def decode_rgb(path):
-    """An image file -> HxWx3 uint8 RGB, or a one-line error naming the file."""
-    import cv2
-
+    """An image file -> HxWx3 uint8 RGB (``ppcls_infer.decode``, PIL), or a one-line error."""
     with open(path, "rb") as f:
-        data = np.frombuffer(f.read(), np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise ValueError(f"cannot decode image {path!r} (empty or not an image)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        data = f.read()
+    try:
+        return decode_image(data, path)
+    except ValueError as exc:
+        raise ValueError(f"cannot decode image {path!r}: {exc}") from None
+
+
+def draw_boxes(image, detections):
+    """``image`` (HxWx3 uint8) with each detection's box and "label score" drawn (PIL).
+
+    The look of PaddleDetection's ``ppdet.utils.visualizer.draw_bbox`` (one colour per class,
+    2-pixel boxes, the label on a filled strip above the box), written with Pillow 10's
+    ``textbbox`` (draw_bbox calls ``textsize``, which Pillow 10 removed).
+    """
+    from PIL import Image, ImageDraw
+
+    drawn = Image.fromarray(image)
+    draw = ImageDraw.Draw(drawn)
+    for det in detections:
+        x1, y1, x2, y2 = det["bbox"]
+        hue = (det["class_id"] * 2654435761) & 0xFFFFFF
+        color = ((hue >> 16) & 255, (hue >> 8) & 255, hue & 255)
+        draw.rectangle([x1, y1, x2, y2], outline=color, width=2)
+        text = f"{det['label']} {det['score']:.2f}"
+        left, top, right, bottom = draw.textbbox((x1, y1), text)
+        height = bottom - top
+        draw.rectangle([x1, y1 - height - 2, x1 + right - left + 2, y1], fill=color)
+        draw.text((x1 + 1, y1 - height - 1), text, fill=(255, 255, 255))
+    return drawn
 
 
 class PaddleBackend:
@@ -225,16 +261,7 @@ class DetPredictor:
         return self.labels[class_id] if 0 <= class_id < len(self.labels) else str(class_id)
 
     def draw(self, image, detections, save_path):
-        from PIL import Image
-
-        _ppdet()
-        from ppdet.utils.visualizer import draw_bbox
-
-        names = {i: name for i, name in enumerate(self.labels)}
-        coco = [{"image_id": 0, "category_id": d["class_id"], "score": d["score"],
-                 "bbox": [d["bbox"][0], d["bbox"][1], d["bbox"][2] - d["bbox"][0],
-                          d["bbox"][3] - d["bbox"][1]]} for d in detections]
-        drawn = draw_bbox(Image.fromarray(image), 0, names, coco, self.threshold)
+        drawn = draw_boxes(image, detections)
         tmp = save_path + ".tmp" + os.path.splitext(save_path)[1]
         drawn.save(tmp)
         os.replace(tmp, save_path)
@@ -292,8 +319,8 @@ def main(argv=None):
     parser.add_argument("--output_dir", default="output/det_predict")
     parser.add_argument("--cpu_threads", type=int, default=2)
     parser.add_argument("--enable_mkldnn", type=lambda s: s.lower() in ("1", "true", "yes"),
-                        default=True, help="oneDNN on the CPU (needs an export with "
-                        "ppcls_ext.det's pan_upsample patch, as tools/det/export_model.py does)")
+                        default=True, help="oneDNN on the CPU (needs an export made by "
+                        "tools/det/export_model.py, whose upsampling oneDNN accepts)")
     parser.add_argument("--run_benchmark", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -302,9 +329,8 @@ def main(argv=None):
                                  args.cpu_threads, args.enable_mkldnn)
         os.makedirs(args.output_dir, exist_ok=True)
         results, bad = predictor.predict(paths, args.output_dir)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as exc:
+        return report(exc)
     for item in bad:
         print(f"skipped unreadable image: {item['error']}", file=sys.stderr)
     for r in results:

@@ -14,10 +14,11 @@ mocked (tests/test_deploy.py) and has not been run on a GPU.
 import os
 
 import yaml
+from ppcls_infer.cli import UserError
 
 
-class TensorRTSetupError(RuntimeError):
-    pass
+class TensorRTSetupError(UserError, RuntimeError):
+    """TensorRT asked for where it cannot run (no CUDA build, no tensorrt package): one line."""
 
 
 def check_precision(g):

@@ -18,7 +18,7 @@ from paddle.nn.initializer import Constant, TruncatedNormal
 
 from .._ppcls import TheseusLayer, ppcls_module
 from ..factory import unknown_keys_message
-from .weights import load_pretrained
+from ..io.loader import load_pretrained
 
 # PaddleClas's stochastic-depth layer (timm semantics: per-sample, rescaled by 1/keep_prob,
 # identity in eval mode); reused rather than rewritten.

@@ -1,45 +1,79 @@
 """E-ConvNeXt in PaddleDetection (paddledet 2.6.0 on Paddle 3.3.1).
 
-``import ppcls_ext.det`` applies the Paddle 3 compatibility patches (``compat``), registers the
-``EConvNeXt`` backbone into PaddleDetection's workspace (config: ``YOLOv3: {backbone:
-EConvNeXt}`` and an ``EConvNeXt:`` section) and lets ``pretrain_weights`` take a
-classification checkpoint of this project (``pretrain``).
+Importing this package changes nothing. :func:`install` (the tools under ``tools/det`` call it)
+imports PaddleDetection, applies the Paddle 3 / Pillow 10 compatibility patches (``compat``),
+registers the ``EConvNeXt`` backbone into PaddleDetection's workspace (config: ``YOLOv3:
+{backbone: EConvNeXt}`` and an ``EConvNeXt:`` section) and lets ``pretrain_weights`` take a
+classification checkpoint of this project (``pretrain``). Every change is recorded by
+``ppcls_ext.patching``: :func:`uninstall` restores PaddleDetection; :func:`installed` is the
+context manager the tests use.
+
+Process-wide state that ``install()`` touches, on purpose:
+
+* ``ppdet.engine.trainer`` sets PIL's ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` when it is
+  imported; that would make the classification loader accept truncated JPEGs it is meant to
+  skip, and PaddleDetection decodes its training images with cv2, so ``install()`` puts the
+  flag back to its value before the import (``uninstall()`` leaves it there).
+* ppdet prints "Warning: Unable to use JDE/FairMOT/ByteTrack ..." on import (its tracking
+  models, which this project does not install): ``install()`` swallows that stdout output and
+  re-points the loggers ppdet created meanwhile at the real ``sys.stdout``.
 """
-import contextlib
-import io
-import logging
-import sys
+from .. import patching
+from .._lazy import lazy_exports
+from .ppdet_import import import_ppdet
 
-try:
-    # ppdet prints "Warning: Unable to use JDE/FairMOT/ByteTrack ... install lap/motmetrics/
-    # numba" on import: those serve its tracking models, which this project does not install.
-    from PIL import ImageFile
-    # PIL's default (False) when ppdet's trainer already overwrote the flag before us
-    _truncated = ImageFile.LOAD_TRUNCATED_IMAGES if "ppdet.engine.trainer" not in sys.modules \
-        else False
-    _silenced = io.StringIO()
-    with contextlib.redirect_stdout(_silenced):
-        import ppdet  # noqa: F401
-        import ppdet.engine  # noqa: F401
-    # ppdet/engine/trainer.py sets PIL's process-wide LOAD_TRUNCATED_IMAGES = True on import,
-    # which would make the classification loader accept truncated JPEGs it is meant to skip.
-    # PaddleDetection decodes its training images with cv2, so the PIL flag goes back.
-    ImageFile.LOAD_TRUNCATED_IMAGES = _truncated
-    # ppdet's loggers bound sys.stdout when created: give them the real one back
-    for _logger in logging.Logger.manager.loggerDict.values():
-        for _handler in getattr(_logger, "handlers", []):
-            if getattr(_handler, "stream", None) is _silenced:
-                _handler.setStream(sys.stdout)
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "ppcls_ext.det needs PaddleDetection: pip install --no-deps -r requirements-det.txt "
-        f"(see README, Quick start) ({exc})") from exc
+PREFIX = "det."
+# the backbone imports ppdet: only on first use
+__getattr__, __dir__, _ = lazy_exports(__name__, globals(), {
+    "EConvNeXt": ".backbone", "is_classification_state": ".backbone",
+    "compat": (".compat", None)})
 
-from . import compat
-from .backbone import EConvNeXt, is_classification_state
-from .pretrain import patch_load_pretrain_weight
 
-PATCHES_APPLIED = compat.apply_all()
-patch_load_pretrain_weight()
+def _register_backbone(rec):
+    from ppdet.core import workspace
 
-__all__ = ["EConvNeXt", "PATCHES_APPLIED", "compat", "is_classification_state"]
+    from .backbone import EConvNeXt
+
+    # ppdet's @register (workspace.global_config entry) and @serializable (a YAML tag)
+    rec.setitem(workspace.global_config, EConvNeXt.__name__, workspace.extract_schema(EConvNeXt))
+    workspace.serializable(EConvNeXt)
+
+
+def _pretrain_weights(rec):
+    import ppdet.engine.trainer as trainer
+    import ppdet.utils.checkpoint as checkpoint
+
+    from .pretrain import wrap_load_pretrain_weight
+
+    wrapped = wrap_load_pretrain_weight(checkpoint.load_pretrain_weight)
+    rec.setattr(checkpoint, "load_pretrain_weight", wrapped)
+    rec.setattr(trainer, "load_pretrain_weight", wrapped)
+
+
+def install():
+    """Import PaddleDetection, patch it for Paddle 3 and register ``EConvNeXt`` (idempotent).
+
+    Returns the names of the patches in force. Raises ImportError (one line) without
+    PaddleDetection.
+    """
+    import_ppdet()  # quietly, PIL's flag kept (ppdet_import.py)
+    from . import compat
+
+    compat.apply_all()
+    patching.apply(PREFIX + "register_backbone", _register_backbone)
+    patching.apply(PREFIX + "pretrain_weights", _pretrain_weights)
+    return patching.names(PREFIX)
+
+
+def uninstall():
+    """Undo everything :func:`install` patched or registered (ppdet stays imported)."""
+    patching.undo_all(PREFIX)
+
+
+def installed():
+    """Context manager: ``install()`` inside the block, its new patches undone after it."""
+    return patching.applied(install)
+
+
+__all__ = ["EConvNeXt", "compat", "install", "installed", "is_classification_state",
+           "uninstall"]

@@ -8,22 +8,23 @@ adds what PaddleDetection's workspace expects of a backbone (PaddleDetection's
 parameter names are the classification network's, so a classification checkpoint from
 ``tools/train.py`` fits key for key (the classifier aside).
 """
-import os
-
 import paddle.nn as nn
-from ppdet.core.workspace import register, serializable
-from ppdet.modeling.shape_spec import ShapeSpec
-from ppdet.utils.logger import setup_logger
+
+from .ppdet_import import import_ppdet
+
+import_ppdet()  # before any ppdet name: its import flips PIL's truncated-image flag
+from ppdet.modeling.shape_spec import ShapeSpec  # noqa: E402
+from ppdet.utils.logger import setup_logger  # noqa: E402
 
 from ..arch.econvnext import ARCH_SETTINGS
 from ..arch.econvnext import EConvNeXt as _EConvNeXtNet
-from ..arch.weights import match_state_dict, read_state_dict
+from ..io import CLASSIFIER_PREFIX, match_state_dict, read_weights
 
 logger = setup_logger(__name__)
 
 # Keys of the classification network that the detection backbone does not have: the
 # BatchNorm1D after pooling and the Linear classifier.
-CLASSIFIER_PREFIXES = ("head.", "norm.")
+CLASSIFICATION_ONLY_PREFIXES = ("norm.", CLASSIFIER_PREFIX)
 
 
 def is_classification_state(state):
@@ -34,10 +35,9 @@ def is_classification_state(state):
             and not any(k.startswith("backbone.") for k in keys))
 
 
-@register
-@serializable
 class EConvNeXt(_EConvNeXtNet):
-    """E-ConvNeXt backbone for PaddleDetection (config section ``EConvNeXt:``).
+    """E-ConvNeXt backbone for PaddleDetection (config section ``EConvNeXt:``; registered into
+    PaddleDetection's workspace by ``ppcls_ext.det.install()``, not on import).
 
     Args:
         arch: "mini", "tiny", "small" (or an arch dict, see ``ppcls_ext.arch.econvnext``).
@@ -48,9 +48,10 @@ class EConvNeXt(_EConvNeXtNet):
             BatchNorm statistics.
         freeze_norm: keep every BatchNorm of the backbone fixed (affine parameters and
             running statistics), as PaddleDetection's ``freeze_norm``.
-        pretrained: path of a classification checkpoint (``.pdparams``, from tools/train.py);
-            the classifier is dropped. A path that does not exist yet leaves the backbone at
-            its initialisation with one warning.
+        pretrained: a classification checkpoint from tools/train.py (``.pdparams``,
+            ``.pdema`` or ``.safetensors``; the suffix may be omitted, as in
+            ``Global.pretrained_model``); the classifier is dropped. A path that does not
+            exist yet leaves the backbone at its initialisation with one warning.
     """
 
     def __init__(self, arch="mini", return_idx=(1, 2, 3), drop_path_rate=0.0, freeze_at=-1,
@@ -79,20 +80,23 @@ class EConvNeXt(_EConvNeXtNet):
     def forward(self, inputs):
         return super().forward(inputs["image"])
 
-    def load_classification_checkpoint(self, path):
+    def load_classification_checkpoint(self, weights):
         """Load a classification checkpoint into the backbone; returns the match report.
 
-        A missing file is a warning (training starts from scratch), an unreadable or
-        non-fitting one an error. One report line names what was not loaded.
+        ``weights``: a path or prefix (resolved by ``ppcls_ext.io.resolve_weights_path``:
+        ``.pdparams``, ``.pdema`` or ``.safetensors``) or an already-read ``(state dict,
+        path)`` pair. A missing file is a warning (training starts from scratch), an
+        unreadable or non-fitting one an error. One report line names what was not loaded.
         """
-        path = path if path.endswith(".pdparams") else path + ".pdparams"
-        if not os.path.isfile(path):
-            logger.warning(f"E-ConvNeXt backbone: pretrained checkpoint {path} does not exist "
-                           "(yet); the backbone starts from scratch.")
+        try:
+            state, path = read_weights(weights)
+        except FileNotFoundError as exc:
+            logger.warning(f"E-ConvNeXt backbone: pretrained checkpoint {weights} does not "
+                           f"exist (yet); the backbone starts from scratch. ({exc})")
             return None
-        state = read_state_dict(path)
-        dropped = sorted(k for k in state if k.startswith(CLASSIFIER_PREFIXES))
-        state = {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_PREFIXES)}
+        dropped = sorted(k for k in state if k.startswith(CLASSIFICATION_ONLY_PREFIXES))
+        state = {k: v for k, v in state.items()
+                 if not k.startswith(CLASSIFICATION_ONLY_PREFIXES)}
         report = match_state_dict(self.state_dict(), state)
         if report["mismatched"]:
             raise ValueError(f"{path} does not fit E-ConvNeXt-{self._arch_name()} (wrong "

@@ -1,8 +1,10 @@
 """Paddle 3.3.1 fixes for PaddleDetection 2.6.0 (the newest paddledet on the package index).
 
-Each patch wraps one installed function from our side (no installed file is edited), names the
-upstream code it stands in for, and is idempotent. ``apply_all()`` runs them; ``import
-ppcls_ext.det`` calls it. ``PATCHES`` maps a name to its function so tests can apply one alone.
+Each patch wraps one installed function from our side (no installed file is edited) and names
+the upstream code it stands in for. Importing this module patches nothing: ``apply_all()``
+(called by ``ppcls_ext.det.install()``) applies them through ``ppcls_ext.patching``, once per
+process and recorded, so ``ppcls_ext.det.uninstall()`` restores PaddleDetection. ``PATCHES``
+maps a name to its function (``fn(recorder)``) so tests can apply one alone.
 """
 import contextlib
 import functools
@@ -10,19 +12,9 @@ import inspect
 
 import paddle
 
-_APPLIED = {}
+from .. import patching
 
-
-def _once(name):
-    def deco(fn):
-        @functools.wraps(fn)
-        def wrapper():
-            if not _APPLIED.get(name):
-                fn()
-                _APPLIED[name] = True
-            return True
-        return wrapper
-    return deco
+PREFIX = "det.compat."
 
 
 def _with_int64_labels(forward):
@@ -58,20 +50,18 @@ def _with_int64_labels(forward):
     return wrapped
 
 
-@_once("task_aligned_assigner")
-def patch_task_aligned_assigner():
+def patch_task_aligned_assigner(rec):
     """ppdet/modeling/assigners/task_aligned_assigner.py, TaskAlignedAssigner.forward:
     ``assigned_gt_index + batch_ind * num_max_boxes`` (int64 + int32)."""
     from ppdet.modeling.assigners.task_aligned_assigner import TaskAlignedAssigner
-    TaskAlignedAssigner.forward = _with_int64_labels(TaskAlignedAssigner.forward)
+    rec.setattr(TaskAlignedAssigner, "forward", _with_int64_labels(TaskAlignedAssigner.forward))
 
 
-@_once("atss_assigner")
-def patch_atss_assigner():
+def patch_atss_assigner(rec):
     """ppdet/modeling/assigners/atss_assigner.py, ATSSAssigner.forward: the same line
     (PP-YOLOE's static assigner for the first ``static_assigner_epoch`` epochs)."""
     from ppdet.modeling.assigners.atss_assigner import ATSSAssigner
-    ATSSAssigner.forward = _with_int64_labels(ATSSAssigner.forward)
+    rec.setattr(ATSSAssigner, "forward", _with_int64_labels(ATSSAssigner.forward))
 
 
 class _TextsizeDraw:
@@ -94,14 +84,13 @@ class _TextsizeDraw:
         return draw
 
 
-@_once("visualizer_textsize")
-def patch_visualizer_textsize():
+def patch_visualizer_textsize(rec):
     """ppdet/utils/visualizer.py, draw_bbox: ``draw.textsize(text)``, removed in Pillow 10
     (upstream: ``ppdet.utils.compact.imagedraw_textsize_c``, PR #8455). Only the visualizer
     module's ``ImageDraw`` is swapped, not Pillow's."""
     import ppdet.utils.visualizer as visualizer
     if not isinstance(visualizer.ImageDraw, _TextsizeDraw):
-        visualizer.ImageDraw = _TextsizeDraw(visualizer.ImageDraw)
+        rec.setattr(visualizer, "ImageDraw", _TextsizeDraw(visualizer.ImageDraw))
 
 
 @contextlib.contextmanager
@@ -155,15 +144,14 @@ def _pir_prune_input_spec(original):
     return prune
 
 
-@_once("export_to_static")
-def patch_export_to_static():
+def patch_export_to_static(rec):
     """ppdet/engine/trainer.py, Trainer._get_infer_cfg_and_input_spec: (1) calls
     ``paddle.jit.to_static(model, input_spec)`` then reads ``forward.main_program``, which
     Paddle 3 only allows for ``full_graph=True`` (its default became SOT); (2) prunes the input
     spec with the legacy ``Program._prune``/``block.var`` API that PIR programs lack.
     Upstream (develop) passes ``full_graph=True`` and reads ``pd_op.data`` ops under PIR."""
     import ppdet.engine.trainer as trainer
-    trainer._prune_input_spec = _pir_prune_input_spec(trainer._prune_input_spec)
+    rec.setattr(trainer, "_prune_input_spec", _pir_prune_input_spec(trainer._prune_input_spec))
     original = trainer.Trainer._get_infer_cfg_and_input_spec
 
     @functools.wraps(original)
@@ -171,7 +159,7 @@ def patch_export_to_static():
         with _full_graph_to_static():
             return original(self, *args, **kwargs)
 
-    trainer.Trainer._get_infer_cfg_and_input_spec = get_infer_cfg_and_input_spec
+    rec.setattr(trainer.Trainer, "_get_infer_cfg_and_input_spec", get_infer_cfg_and_input_spec)
 
 
 def _pir_multiclass_nms(original):
@@ -194,14 +182,13 @@ def _pir_multiclass_nms(original):
     return multiclass_nms
 
 
-@_once("multiclass_nms_pir")
-def patch_multiclass_nms_pir():
+def patch_multiclass_nms_pir(rec):
     """ppdet/modeling/ops.py, multiclass_nms: outside eager mode it appends a legacy
     ``multiclass_nms3`` op through ``LayerHelper``, which a PIR program (Paddle 3's export)
     rejects. Under PIR this calls the PIR op ``paddle._C_ops.multiclass_nms3`` (what upstream
     develop does); eager mode keeps PaddleDetection's code."""
     import ppdet.modeling.ops as ops
-    ops.multiclass_nms = _pir_multiclass_nms(ops.multiclass_nms)
+    rec.setattr(ops, "multiclass_nms", _pir_multiclass_nms(ops.multiclass_nms))
 
 
 class _ExactUpsample:
@@ -246,8 +233,7 @@ def upsample_nearest(x, factor=2):
     return _ExactUpsample(paddle.nn.functional).interpolate(x, scale_factor=factor)
 
 
-@_once("pan_upsample")
-def patch_pan_upsample():
+def patch_pan_upsample(rec):
     """ppdet/modeling/necks/custom_pan.py, CustomCSPPAN.forward:
     ``F.interpolate(route, scale_factor=2.)``. A PIR program stores that scale as an array of
     doubles, which paddle2onnx 2.1.0 cannot convert ("the 0th elementwise MUST be
@@ -257,7 +243,7 @@ def patch_pan_upsample():
     each pixel repeated, written with reshape and tile. Only custom_pan's ``F`` is swapped."""
     import ppdet.modeling.necks.custom_pan as custom_pan
     if not isinstance(custom_pan.F, _ExactUpsample):
-        custom_pan.F = _ExactUpsample(custom_pan.F)
+        rec.setattr(custom_pan, "F", _ExactUpsample(custom_pan.F))
 
 
 PATCHES = {
@@ -270,8 +256,18 @@ PATCHES = {
 }
 
 
+def apply(name):
+    """Apply patch ``name`` (once per process, recorded under ``det.compat.<name>``)."""
+    return patching.apply(PREFIX + name, PATCHES[name])
+
+
 def apply_all():
-    """Apply every patch (idempotent); returns the names applied."""
-    for fn in PATCHES.values():
-        fn()
+    """Apply every patch (idempotent); returns the names of the patches in force."""
+    for name in PATCHES:
+        apply(name)
     return sorted(PATCHES)
+
+
+def undo_all():
+    """Restore every function a patch of this module replaced."""
+    patching.undo_all(PREFIX)

@@ -11,7 +11,10 @@ import json
 import os
 import time
 
-from ppdet.engine.callbacks import Callback
+from .ppdet_import import import_ppdet
+
+import_ppdet()  # before any ppdet name: its import flips PIL's truncated-image flag
+from ppdet.engine.callbacks import Callback  # noqa: E402
 
 
 class EvalHistory(Callback):

@@ -1,15 +1,19 @@
 """Load a PaddleClas YAML config (with ``-o`` overrides) and reject keys nobody reads.
 
-Parsing and overrides are the paddleclas wheel's ``ppcls.utils.config``; what is added is
-validation: a misspelt key would otherwise be ignored silently and a run would train with a
-default the user never meant.
+Parsing is the paddleclas wheel's ``ppcls.utils.config.parse_config`` (YAML into AttrDict);
+``-o`` overrides go through the project's one parser, ``ppcls_infer.cli.apply_overrides``
+(PaddleClas's override semantics, values as YAML literals, never ``eval``). What is added is
+validation (``ppcls_ext.validation`` holds ``ConfigError`` and the optional sections' schema,
+so that ``slim`` checks its section without importing this module).
 """
 import os
 
 import yaml
+from ppcls_infer.cli import apply_overrides, make_parser
 
 from .._ppcls import ppcls_module
-from ..factory import unknown_keys_message
+from ..io import SAVE_FORMATS
+from ..validation import ConfigError, check_keys, check_slim_config
 
 _cfg = ppcls_module("utils.config")
 
@@ -23,42 +27,31 @@ GLOBAL_KEYS = {
 }
 # Global.save_format: how training writes model/EMA weights (.pdparams is PaddleClas's).
 GLOBAL_KEYS |= {"save_format"}
-SAVE_FORMATS = ("pdparams", "safetensors")
 ENGINE_SECTIONS = {"Metric": {"Train", "Eval"}, "Loss": {"Train", "Eval"},
                    "AMP": {"use_amp", "scale_loss", "use_dynamic_loss_scaling", "level",
                            "use_promote", "use_fp16_test"},
                    "EMA": {"decay"}}
 
-
-class ConfigError(ValueError):
-    """A config problem, with the file and key at fault."""
-
-
-def _check(section, valid, where, path):
-    unknown = set(section) - set(valid)
-    if unknown:
-        raise ConfigError(f"{path}: {unknown_keys_message(unknown, valid, where)}")
+__all__ = ["ConfigError", "load_config", "parse_args", "validate_config"]
 
 
 def validate_config(config, path="<config>"):
     """Raise ConfigError for unknown top-level, Global, Loss/Metric/AMP/EMA keys."""
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: the YAML top level must be a mapping of sections")
-    _check(config, TOP_LEVEL_KEYS, "", path)
+    check_keys(config, TOP_LEVEL_KEYS, "", path)
     for name in ("Global", "Arch"):
         if not isinstance(config.get(name), dict):
             raise ConfigError(f"{path}: section {name!r} is missing or not a mapping")
-    _check(config["Global"], GLOBAL_KEYS, "Global", path)
+    check_keys(config["Global"], GLOBAL_KEYS, "Global", path)
     for name, valid in ENGINE_SECTIONS.items():
         if isinstance(config.get(name), dict):
-            _check(config[name], valid, name, path)
+            check_keys(config[name], valid, name, path)
     save_format = config["Global"].get("save_format", "pdparams")
     if save_format not in SAVE_FORMATS:
         raise ConfigError(f"{path}: Global.save_format must be one of {', '.join(SAVE_FORMATS)}"
                           f", got {save_format!r}")
     if config.get("Slim") is not None:  # Slim: {quant: {name: pact}} (ppcls_ext.slim)
-        from ..slim.qat import check_slim_config
-
         check_slim_config(config["Slim"], path)
     return config
 
@@ -68,22 +61,20 @@ def load_config(path, overrides=None, validate=True):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"config file {path!r} does not exist")
     try:
-        config = _cfg.get_config(path, overrides=overrides, show=False)
+        config = _cfg.parse_config(path)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    except (KeyError, IndexError, ValueError, AssertionError) as exc:
-        raise ConfigError(f"{path}: cannot apply overrides {overrides}: {exc!r}") from exc
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the YAML top level must be a mapping of sections")
+    # a whole section may be added (-o AMP.use_amp=true), a misspelt one may not
+    apply_overrides(config, overrides,
+                    new_section=lambda path: len(path) == 1 and path[0] in TOP_LEVEL_KEYS)
+    _cfg.create_attr_dict(config)  # sections an override added become AttrDicts too
     if validate:
         validate_config(config, path)
     return config
 
 
-def parse_args(description):
-    """PaddleClas's command line: ``-c CONFIG`` and repeated ``-o Key=value``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("-c", "--config", required=True, help="PaddleClas YAML config")
-    parser.add_argument("-o", "--override", action="append", default=[],
-                        help="override a config value, e.g. -o Global.epochs=10")
-    return parser.parse_args()
+def parse_args(description, argv=None):
+    """PaddleClas's command line: ``-c CONFIG`` and ``-o Key=value`` (ppcls_infer.cli)."""
+    return make_parser(description).parse_args(argv)

@@ -11,12 +11,12 @@ import random
 import numpy as np
 import paddle
 import paddle.distributed as dist
+from ppcls_infer.cli import select_device
 
-from ..arch.weights import load_pretrained
+from ..io import load_checkpoint, load_ema, load_pretrained
 from ..registry import build_model
-from .checkpoint import load_checkpoint, load_ema
+from ..slim.qat import prepare_qat
 from .data import build_dataloader
-from .device import select_device
 from .losses import build_loss
 from .metrics import build_metrics
 from .optimizer import build_optimizer
@@ -56,8 +56,6 @@ class Engine:
         self.model = build_model(config, mode)
         self.quanter = None
         if config.get("Slim"):  # QAT: PaddleSlim wraps the model; loads pretrained_model itself
-            from ..slim.qat import prepare_qat
-
             self.quanter = prepare_qat(config, self.model, mode)
         self.class_num = config["Arch"].get("class_num", g.get("class_num"))
         if self.class_num and isinstance(config.get("DataLoader"), dict):
@@ -103,7 +101,7 @@ class Engine:
 
     # ----------------------------------------------------------------- setup helpers
     def _loader(self, mode, seed):
-        loader = build_dataloader(self.config.get("DataLoader"), mode, self.device, seed)
+        loader = build_dataloader(self.config.get("DataLoader"), mode, seed)
         if self.class_num:
             loader.dataset.check_labels(int(self.class_num))
         if len(loader) == 0:

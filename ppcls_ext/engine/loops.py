@@ -13,7 +13,7 @@ import time
 import paddle
 import paddle.distributed as dist
 
-from .checkpoint import save_checkpoint
+from ..io import save_checkpoint
 from .recorder import AverageMeter, format_metrics, logger, train_line
 
 
@@ -28,8 +28,9 @@ def _current_lr(engine):
 def _save(engine, prefix, epoch):
     if not engine.is_main:
         return
-    states = dict(engine.states, epoch=epoch, lr_scheduler=engine.lr_scheduler.state_dict(),
-                  step_each_epoch=engine.step_each_epoch)
+    # The LR scheduler's state is saved inside the optimizer's (``.pdopt``, key LR_Scheduler)
+    # and restored by its set_state_dict, as in PaddleClas; _place_schedule re-places it.
+    states = dict(engine.states, epoch=epoch, step_each_epoch=engine.step_each_epoch)
     save_checkpoint(engine.output_dir, prefix, engine.base_model, engine.optimizer,
                     engine.ema, states,
                     weights_format=engine.config["Global"].get("save_format", "pdparams"))
@@ -88,7 +89,7 @@ def _place_schedule(engine, epochs_done):
     length rebuilt for the new steps per epoch, and Paddle's periodic cosine climbs back
     up past its end. Paddle's schedulers take an absolute step in ``step(epoch)`` and
     compute the LR in closed form there."""
-    engine.states.pop("lr_scheduler", None)
+    engine.states.pop("lr_scheduler", None)  # written by earlier versions, never read
     saved = engine.states.pop("step_each_epoch", None)
     if saved and int(saved) != engine.step_each_epoch:
         logger.info(f"Resuming with {engine.step_each_epoch} steps per epoch (the checkpoint "

@@ -30,7 +30,7 @@ def _warmup(schedule, base_lr, warmup_epoch, warmup_start_lr, step_each_epoch):
 
 class Cosine:
     def __init__(self, learning_rate, epochs, step_each_epoch, eta_min=0.0, warmup_epoch=0,
-                 warmup_start_lr=0.0, by_epoch=False, last_epoch=-1):
+                 warmup_start_lr=0.0, by_epoch=False):
         if by_epoch:
             raise ValueError("Cosine.by_epoch=True is not supported; schedules step per "
                              "iteration as in the E-ConvNeXt recipe")
@@ -45,7 +45,7 @@ class Cosine:
 
 class Piecewise:
     def __init__(self, decay_epochs, values, epochs, step_each_epoch, warmup_epoch=0,
-                 warmup_start_lr=0.0, by_epoch=False, last_epoch=-1):
+                 warmup_start_lr=0.0, by_epoch=False):
         if len(values) != len(decay_epochs) + 1:
             raise ValueError(f"Piecewise needs len(values) == len(decay_epochs) + 1, got "
                              f"{len(values)} values for {len(decay_epochs)} boundaries")
@@ -58,7 +58,7 @@ class Piecewise:
 
 class ConstLR:
     def __init__(self, learning_rate, epochs, step_each_epoch, warmup_epoch=0,
-                 warmup_start_lr=0.0, last_epoch=-1):
+                 warmup_start_lr=0.0):
         warmup_epoch = _clamp_warmup(warmup_epoch, epochs)
         const = plr.LambdaDecay(float(learning_rate), lambda _: 1.0)
         self.scheduler = _warmup(const, learning_rate, warmup_epoch, warmup_start_lr,

@@ -32,7 +32,6 @@ class AdamW:
                  weight_decay=0.01, no_weight_decay_name=None,
                  one_dim_param_no_weight_decay=False, clip_norm=None, multi_precision=False):
         skip = _no_decay_names(model, no_weight_decay_name, one_dim_param_no_weight_decay)
-        self.no_decay = skip
         self.optimizer = paddle.optimizer.AdamW(
             learning_rate=scheduler, beta1=beta1, beta2=beta2, epsilon=float(epsilon),
             parameters=model.parameters(), weight_decay=float(weight_decay),
@@ -51,7 +50,6 @@ class Momentum:
                                  f"{regularizer.get('name')!r}")
             decay = paddle.regularizer.L2Decay(float(regularizer.get("coeff", 0.0)))
         skip = _no_decay_names(model, no_weight_decay_name, one_dim_param_no_weight_decay)
-        self.no_decay = skip
         params = [{"params": [p for p in model.parameters() if p.name not in skip]},
                   {"params": [p for p in model.parameters() if p.name in skip],
                    "weight_decay": 0.0}] if skip else model.parameters()

@@ -13,7 +13,7 @@ import os
 from .._ppcls import logger
 from ..export import export, to_onnx
 from ..registry import build_model
-from ..arch.weights import read_state_dict, resolve_weights_path
+from ..io import read_weights
 from .placement import int8_layer_names
 from .qat import float_state, is_qat_state, prepare_qat, qat_scales
 from .qdq import write_int8_onnx
@@ -46,13 +46,14 @@ def export_qat(config, act_dtype="uint8"):
         raise ValueError("exporting a Slim (QAT) config needs Global.pretrained_model, the QAT "
                          "checkpoint written by tools/train.py (e.g. "
                          "output/EConvNeXt_mini/best_model)")
-    path = resolve_weights_path(g["pretrained_model"])
-    if not is_qat_state(read_state_dict(path)):
+    pretrained = read_weights(g["pretrained_model"])
+    path = pretrained[1]
+    if not is_qat_state(pretrained[0]):
         raise ValueError(f"{path} holds float weights, not a QAT checkpoint: train with the "
                          "Slim config first (tools/train.py), or quantize the float model "
                          "with tools/quant_post.py")
     qat_model = build_model(config, "export")
-    prepare_qat(config, qat_model, "export")
+    prepare_qat(config, qat_model, "export", pretrained)
     qat_model.eval()
     float_model = build_model(config, "export")
     quantized = qat_scales(qat_model, int8_layer_names(float_model))

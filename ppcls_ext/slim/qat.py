@@ -11,13 +11,9 @@ deployed; and the float weights are loaded *before* wrapping (the wrapper rename
 import re
 
 from .._ppcls import logger
-from ..arch.weights import load_pretrained, match_state_dict, read_state_dict, \
-    resolve_weights_path
+from ..io import load_pretrained, match_state_dict, read_weights
+from ..validation import check_slim_config
 from .placement import mark_float_layers
-
-QUANTIZERS = ("pact",)
-SLIM_KEYS = {"quant"}
-QUANT_KEYS = {"name"}
 
 # PaddleSlim QAT settings; the same values as PaddleClas's QUANT_CONFIG, plus onnx_format.
 _QAT_CONFIG = dict(
@@ -27,35 +23,6 @@ _QAT_CONFIG = dict(
     quantizable_layer_type=["Conv2D", "Linear"], onnx_format=True)
 
 _QUANT_STATE = re.compile(r"\._fake_quant_|\._act_preprocess\.|\._ma_output_scale\.")
-
-
-def check_slim_config(slim, path="<config>"):
-    """The ``Slim`` section: ``{quant: {name: pact}}``. Returns the quantizer name or None."""
-    from ..engine.config import ConfigError
-
-    if slim is None:
-        return None
-    if not isinstance(slim, dict):
-        raise ConfigError(f"{path}: Slim must be a mapping such as {{quant: {{name: pact}}}}")
-    for key in slim:
-        if key not in SLIM_KEYS:
-            raise ConfigError(f"{path}: unknown key Slim.{key!r}. Valid keys: "
-                              f"{', '.join(sorted(SLIM_KEYS))} (pruning is not supported)")
-    quant = slim.get("quant")
-    if quant is None:
-        return None
-    if not isinstance(quant, dict):
-        raise ConfigError(f"{path}: Slim.quant must be a mapping such as {{name: pact}}")
-    for key in quant:
-        if key not in QUANT_KEYS:
-            raise ConfigError(f"{path}: unknown key Slim.quant.{key!r}. Valid keys: "
-                              f"{', '.join(sorted(QUANT_KEYS))}")
-    name = str(quant.get("name", "")).lower()
-    if name not in QUANTIZERS:
-        raise ConfigError(f"{path}: Slim.quant.name {quant.get('name')!r} is not a known "
-                          f"quantizer; valid: {', '.join(QUANTIZERS)} (post-training "
-                          "quantization: tools/quant_post.py)")
-    return name
 
 
 def is_qat_state(state):
@@ -81,19 +48,22 @@ def wrap_for_qat(model, quantizer="pact"):
     return quanter, names
 
 
-def prepare_qat(config, model, mode):
+def prepare_qat(config, model, mode, pretrained=None):
     """Engine hook: wrap ``model`` for QAT when the config has ``Slim.quant``.
 
-    ``Global.pretrained_model`` is loaded here: a float checkpoint before wrapping (QAT starts
-    from it), a QAT checkpoint after (eval, export, fine-tuning again). Returns the quanter or
-    None (no Slim section); the caller must then not load ``pretrained_model`` again.
+    ``Global.pretrained_model`` is loaded here, read once: a float checkpoint before wrapping
+    (QAT starts from it), a QAT checkpoint after (eval, export, fine-tuning again).
+    ``pretrained``: that checkpoint already read, as a ``(state dict, path)`` pair. Returns the
+    quanter or None (no Slim section); the caller must then not load ``pretrained_model``
+    again.
     """
     name = check_slim_config(config.get("Slim"))
     if name is None:
         return None
     g = config["Global"]
-    pretrained = g.get("pretrained_model")
-    state = read_state_dict(resolve_weights_path(pretrained)) if pretrained else None
+    if pretrained is None and g.get("pretrained_model"):
+        pretrained = read_weights(g["pretrained_model"])
+    state, path = pretrained if pretrained is not None else (None, None)
     if state is not None and not is_qat_state(state):
         load_pretrained(model, pretrained)
     elif mode == "train" and state is None and not g.get("checkpoints"):
@@ -103,10 +73,10 @@ def prepare_qat(config, model, mode):
     if state is not None and is_qat_state(state):
         report = match_state_dict(model.state_dict(), state)
         if report["mismatched"] or report["missing"]:
-            raise ValueError(f"{pretrained!r} is a QAT checkpoint of another model: "
+            raise ValueError(f"{path!r} is a QAT checkpoint of another model: "
                              f"{(report['mismatched'] + report['missing'])[:5]}")
         model.set_state_dict(report["loadable"])
-        logger.info("Loaded QAT weights from %s", pretrained)
+        logger.info("Loaded QAT weights from %s", path)
     logger.info("QAT (%s): %d layers run in int8: %s ...", name, len(names), names[:4])
     return quanter
 

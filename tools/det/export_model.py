@@ -10,35 +10,10 @@ config's ``export: {post_process: true, nms: true}`` (the default) box decoding 
 MultiClassNMS are inside the model: it returns ``bbox`` [N, 6] = (class, score, x1, y1, x2,
 y2) in input-image pixels and ``bbox_num`` per image. Export runs on the CPU, as
 PaddleDetection's.
+
+Same as the console script ``ppcls-det-export`` (code: ``ppcls_ext.det.commands.export_model``).
 """
-import os
-
-from _common import check_weights, load, main_guard, parser
-
-
-def parse_args():
-    p = parser()
-    p.add_argument("--output_dir", type=str, default="output_inference",
-                   help="the model goes to <output_dir>/<config name>/")
-    return p.parse_args()
-
-
-def run():
-    import paddle
-
-    flags = parse_args()
-    paddle.set_device("cpu")  # as PaddleDetection: export never needs a GPU
-    cfg = load(flags)
-    cfg.use_gpu = False
-    check_weights(cfg.weights, "weights")
-    from ppdet.engine import Trainer
-
-    trainer = Trainer(cfg, mode="test")
-    trainer.load_weights(cfg.weights)
-    trainer.export(flags.output_dir)
-    name = os.path.splitext(os.path.basename(cfg.filename))[0]
-    return os.path.join(flags.output_dir, name)
-
+from ppcls_ext.det.commands import export_model as main
 
 if __name__ == "__main__":
-    main_guard(run)
+    main()

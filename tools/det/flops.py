@@ -12,11 +12,8 @@ import argparse
 import contextlib
 import io
 import os
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
 CONFIG_DIR = os.path.join(ROOT, "configs", "detection")
 
@@ -34,7 +31,9 @@ ROWS = [
 
 def build_detector(config, num_classes):
     """The detector of ``config`` (a file under configs/detection or a path), untrained."""
-    import ppcls_ext.det  # noqa: F401  registers EConvNeXt
+    import ppcls_ext.det
+
+    ppcls_ext.det.install()  # registers EConvNeXt into PaddleDetection
     from ppdet.core.workspace import create, load_config
 
     path = config if os.path.isfile(config) else os.path.join(CONFIG_DIR, config)

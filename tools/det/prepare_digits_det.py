@@ -12,26 +12,13 @@ Layout: <out>/images/{train,val}/NNNNN.png, <out>/annotations/instances_{train,v
 scenes use disjoint digit images (the classification quick start's split).
 """
 import argparse
-import importlib.util
-import os
-import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _load(name, *parts):
-    # Loaded by path: importing the ppcls_ext package would import Paddle and PaddleDetection
-    # (seconds, and log noise) for a job that needs only numpy, PIL and scikit-learn.
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, *parts))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def digits_det_module():
-    _load("ppcls_ext_digits", "ppcls_ext", "engine", "data", "digits.py")
-    return _load("ppcls_ext_digits_det", "ppcls_ext", "det", "digits_det.py")
+    # numpy, PIL and scikit-learn only: importing ppcls_ext's submodules imports no Paddle
+    from ppcls_ext.det import digits_det
+
+    return digits_det
 
 
 def main(argv=None):

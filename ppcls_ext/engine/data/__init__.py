@@ -1,8 +1,12 @@
-"""PaddleClas-compatible data stack: datasets, transforms, batch ops, loader, demo data."""
-from .dataset import DATASETS, ImageFolderDataset, ImageNetDataset
-from .decode import CorruptImageError, decode_image
-from .loader import build_dataloader, build_dataset
-from .transforms import create_operators
+"""PaddleClas-compatible data stack: datasets, transforms, batch ops, loader, demo data.
 
-__all__ = ["DATASETS", "CorruptImageError", "ImageFolderDataset", "ImageNetDataset",
-           "build_dataloader", "build_dataset", "create_operators", "decode_image"]
+Names are imported on first use (PEP 562), so importing a light submodule (e.g.
+``ppcls_ext.engine.data.digits``) does not import Paddle.
+"""
+from ..._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), {
+    **dict.fromkeys(("DATASETS", "ImageFolderDataset", "ImageNetDataset"), ".dataset"),
+    **dict.fromkeys(("CorruptImageError", "decode_image"), ".decode"),
+    **dict.fromkeys(("build_dataloader", "build_dataset"), ".loader"),
+    "create_operators": ".transforms"})

@@ -149,8 +149,9 @@ def _check_keys(section, valid, where):
         raise ValueError(unknown_keys_message(unknown, valid, where))
 
 
-def build_dataloader(dataloader_config, mode, device="cpu", seed=None):
-    """``DataLoader.<mode>`` -> paddle DataLoader yielding ``[images, labels]``."""
+def build_dataloader(dataloader_config, mode, seed=None):
+    """``DataLoader.<mode>`` -> paddle DataLoader yielding ``[images, labels]`` on the current
+    device (``paddle.set_device``; PaddleClas's ``device`` argument is not needed in dygraph)."""
     if mode not in (dataloader_config or {}):
         raise ValueError(f"DataLoader has no {mode!r} section; present: "
                          f"{', '.join(dataloader_config or {}) or '(none)'}")
@@ -178,7 +179,6 @@ def build_dataloader(dataloader_config, mode, device="cpu", seed=None):
     _check_keys(loader_cfg, LOADER_KEYS, f"{where}.loader")
     num_workers = int(loader_cfg.get("num_workers", 0))
     shared_memory = bool(loader_cfg.get("use_shared_memory", True))
-    # ``device`` is kept for PaddleClas's signature: dygraph batches land on the current device.
     return ClassificationDataLoader(
         dataset, batch_sampler=batch_sampler, num_workers=num_workers,
         use_shared_memory=shared_memory, collate_fn=BatchCollator(batch_ops),

@@ -1,5 +1,8 @@
 """Read Paddle's pickle files (.pdparams, .pdopt, .pdema, .pdstates) without running code.
 
+The allow-list check is ``check_pickle_allowlist`` (the one function that decides whether a
+pickle may be loaded); ``read_pickle`` is the only reader of a pickle file in the project.
+
 ``paddle.load`` is ``pickle.load``: a file someone sent you can import and call anything
 (``os.system`` ...). Here the file is first unpickled by an ``Unpickler`` whose
 ``find_class`` only resolves the globals ``paddle.save`` really writes (the "Restricting
@@ -82,8 +85,9 @@ class _AllowListUnpickler(pickle.Unpickler):
                                     "persistent ids, which paddle.save never writes.")
 
 
-def check_pickle_bytes(data, path):
-    """Unpickle ``data`` with the allow-list; raise on a refused global or a broken file."""
+def check_pickle_allowlist(data, path):
+    """Unpickle ``data`` (bytes of file ``path``) with the allow-list; raise
+    ``UnsafeCheckpointError`` on a refused global, ValueError on a broken file."""
     try:
         _AllowListUnpickler(io.BytesIO(data), path).load()
     except UnsafeCheckpointError:
@@ -96,18 +100,20 @@ def check_pickle_bytes(data, path):
                          f"Paddle checkpoint ({type(exc).__name__}: {exc}){hint}") from None
 
 
-def safe_paddle_load(path):
-    """``paddle.load(path)`` for a pickle file, refusing any global outside the allow-list."""
+def read_pickle(path):
+    """``paddle.load(path)`` for a pickle file, refusing any global outside the allow-list.
+
+    The file is read once; the checked bytes are what ``paddle.load`` gets."""
     import paddle
 
     if trust_enabled():
-        from ._ppcls import logger
+        from .._ppcls import logger
 
         logger.warning("%s=1: loading %s with plain paddle.load (no allow-list)", TRUST_ENV, path)
         return paddle.load(path)
     with open(path, "rb") as f:
         data = f.read()
-    check_pickle_bytes(data, path)
+    check_pickle_allowlist(data, path)
     return paddle.load(io.BytesIO(data))
 
 
@@ -131,7 +137,7 @@ def guard_paddle_load():
             return original(path, **configs)
         with open(path, "rb") as f:
             data = f.read()
-        check_pickle_bytes(data, os.fspath(path))
+        check_pickle_allowlist(data, os.fspath(path))
         return original(io.BytesIO(data), **configs)
 
     guarded_load._ppcls_guarded = True

@@ -14,23 +14,14 @@ full, ...) raises ``CheckpointWriteError`` and leaves the previous checkpoint as
 With ``Global.save_format: safetensors`` the model and EMA weights are written as
 ``{prefix}.safetensors`` and ``{prefix}.ema.safetensors`` instead (``.pdopt`` and
 ``.pdstates`` hold non-tensor state and stay Paddle pickles). Every file is read back
-through ``read_state_dict``, i.e. never by unpickling unchecked bytes.
+through ``state_dict.read_state_dict``, i.e. never by unpickling unchecked bytes.
 """
 import glob
 import json
 import os
 
-import paddle
-
-from ..arch.weights import match_state_dict, read_state_dict
-from ..safetensors_io import save_safetensors
-
-SAVE_FORMATS = ("pdparams", "safetensors")
-# format -> (model weights suffix, EMA weights suffix)
-WEIGHT_SUFFIXES = {"pdparams": (".pdparams", ".pdema"),
-                   "safetensors": (".safetensors", ".ema.safetensors")}
-SUFFIXES = (".ema.safetensors", ".safetensors", ".pdparams", ".pdopt", ".pdema", ".pdstates")
-
+from .paths import CHECKPOINT_SUFFIXES, SAVE_FORMATS, WEIGHT_SUFFIXES, find_weights, strip_suffix
+from .state_dict import match_state_dict, read_state_dict, write_temp
 
 JOURNAL = ".commit"
 
@@ -66,7 +57,7 @@ def _read_journal(base):
             pairs = json.load(f)
         ok = isinstance(pairs, list) and all(
             isinstance(p, list) and len(p) == 2 and all(isinstance(n, str) for n in p)
-            and p[1] in {name + s for s in SUFFIXES} and p[0].startswith(p[1] + ".tmp")
+            and p[1] in {name + s for s in CHECKPOINT_SUFFIXES} and p[0].startswith(p[1] + ".tmp")
             and os.path.basename(p[0]) == p[0] and p[0][len(p[1]) + 4:].isdigit()
             for p in pairs)
     except ValueError:
@@ -98,17 +89,6 @@ def recover_interrupted_save(base):
     return finished
 
 
-def _save_file(obj, path):
-    tmp = f"{path}.tmp{os.getpid()}"
-    if path.endswith(".safetensors"):
-        save_safetensors(obj, tmp)
-    else:
-        paddle.save(obj, tmp)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    return tmp
-
-
 def save_checkpoint(save_dir, prefix, model, optimizer=None, ema=None, states=None,
                     weights_format="pdparams"):
     """Write ``{save_dir}/{prefix}.*``; returns the path prefix.
@@ -133,7 +113,7 @@ def save_checkpoint(save_dir, prefix, model, optimizer=None, ema=None, states=No
     try:
         for obj, suffix in parts:
             pending.append((f"{base}{suffix}.tmp{os.getpid()}", base + suffix))
-            _save_file(obj, base + suffix)
+            write_temp(obj, base + suffix)
         _write_journal(base, pending)
     except BaseException as exc:
         for tmp in [t for t, _ in pending] + [f"{base}{JOURNAL}.tmp{os.getpid()}"]:
@@ -160,24 +140,6 @@ def save_checkpoint(save_dir, prefix, model, optimizer=None, ema=None, states=No
     return base
 
 
-def _strip(path):
-    for suffix in SUFFIXES:
-        if path.endswith(suffix):
-            return path[:-len(suffix)]
-    return path
-
-
-def _weights_file(base, kind):
-    """``base`` + the model (kind 0) or EMA (kind 1) weights suffix that exists, or None.
-
-    Both formats present (a run killed between writing one and removing the other): the
-    newer file wins.
-    """
-    found = [base + WEIGHT_SUFFIXES[fmt][kind] for fmt in SAVE_FORMATS
-             if os.path.isfile(base + WEIGHT_SUFFIXES[fmt][kind])]
-    return max(found, key=os.path.getmtime) if found else None
-
-
 def _fitting_state(state, model, path, shown=4):
     """Resume is strict (Paddle's set_state_dict only warns and skips): a checkpoint of another
     Arch or class_num is refused with the keys that do not fit."""
@@ -195,14 +157,16 @@ def _fitting_state(state, model, path, shown=4):
     return report["loadable"]  # float16/bfloat16 weights converted to the model's dtype
 
 
-def load_checkpoint(path, model, optimizer=None, ema=None):
-    """Resume from ``Global.checkpoints`` (a prefix such as ``output/X/latest``).
+def load_checkpoint(path, model, optimizer=None):
+    """Resume from ``Global.checkpoints`` (a prefix such as ``output/X/latest``): the model
+    weights (checked to fit) and the optimizer state, whose ``LR_Scheduler`` entry restores
+    the LR schedule as PaddleClas's resume does. The EMA weights are ``load_ema``'s.
 
     Returns the ``.pdstates`` dict (epoch, global_step, best_metric, ...).
     """
-    base = _strip(path)
+    base = strip_suffix(path)
     recover_interrupted_save(base)
-    weights = _weights_file(base, 0)
+    weights = find_weights(base)
     needed = [".pdstates"] + ([".pdopt"] if optimizer is not None else [])
     missing = [base + s for s in needed if not os.path.isfile(base + s)]
     if weights is None:
@@ -214,8 +178,6 @@ def load_checkpoint(path, model, optimizer=None, ema=None):
     model.set_state_dict(_fitting_state(read_state_dict(weights), model, weights))
     if optimizer is not None:
         optimizer.set_state_dict(read_state_dict(base + ".pdopt"))
-    if ema is not None:
-        load_ema(base, ema, model)
     return read_state_dict(base + ".pdstates")
 
 
@@ -224,7 +186,7 @@ def load_ema(path, ema, model):
     fit) into ``ema``, or ``model``'s weights when the checkpoint has none (EMA switched on
     for a resumed run). The engine calls it once the model holds the checkpoint's weights and
     before AMP decorates it."""
-    ema_weights = _weights_file(_strip(path), 1)
+    ema_weights = find_weights(strip_suffix(path), ema=True)
     if ema_weights is not None:
         ema.module.set_state_dict(_fitting_state(read_state_dict(ema_weights), ema.module,
                                                  ema_weights))

@@ -13,6 +13,7 @@ import os
 import struct
 
 import numpy as np
+from ppcls_infer.cli import UserError
 
 SUFFIX = ".safetensors"
 _HASH_PREFIX = "sha256:"
@@ -22,8 +23,8 @@ _ITEM_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2
                "C64": 8}
 
 
-class SafetensorsMissingError(ImportError, RuntimeError):
-    """safetensors is not installed (a RuntimeError too, so the tools report it in one line)."""
+class SafetensorsMissingError(UserError, ImportError, RuntimeError):
+    """safetensors is not installed (a user error: the tools report it in one line)."""
 
 
 def _safetensors(module):

@@ -1,0 +1,289 @@
+"""Entry points of the detection tools: PaddleDetection's command lines on this project.
+
+    ppcls-det-train  -c CFG [--eval] [-r CKPT] [-o key=value ...]   (= python tools/det/train.py)
+    ppcls-det-eval   -c CFG -o weights=CKPT                          (= tools/det/eval.py)
+    ppcls-det-infer  -c CFG -o weights=CKPT --infer_img IMG          (= tools/det/infer.py)
+    ppcls-det-export -c CFG -o weights=CKPT [--output_dir DIR]       (= tools/det/export_model.py)
+
+Mirrors PaddleDetection's tools/*.py (release/2.6): ``-c`` config, ``-o`` overrides,
+``load_config``, the device from ``use_gpu`` / ``use_xpu`` / ``use_npu`` / ``use_mlu``, then
+ppdet's ``Trainer``. Differences: ``ppcls_ext.det.install()`` first (Paddle 3 patches, the
+EConvNeXt backbone); ``-o`` goes through the project's one parser (``ppcls_infer.cli``):
+repeated ``-o a=1 -o b=2`` and PaddleDetection's ``-o a=1 b=2`` both apply every item, values
+are YAML literals (safe_load; PaddleDetection's ArgsParser uses the unsafe ``yaml.Loader``),
+a dotted key sets that attribute of a tagged object (``TrainDataset.dataset_dir=D`` keeps the
+COCODataSet, where PaddleDetection's merge would replace it by a dict) and a key that exists
+nowhere is refused; every ``paddle.load`` of a file is checked against the pickle allow-list;
+a user mistake ends with one ``error:`` line (``PPCLS_DEBUG=1``: traceback).
+"""
+import glob
+import os
+import warnings
+
+from ppcls_infer.cli import UserError, apply_overrides, make_parser, run, select_device
+
+# Top-level keys PaddleDetection's Trainer reads with a default, so a config may omit them and
+# ``-o`` may still set them (ppdet/engine/trainer.py, callbacks.py, tools/*.py of release/2.6).
+RUNTIME_KEYS = {
+    "amp", "amp_level", "classwise", "custom_black_list", "custom_white_list", "cycle_epoch",
+    "ema_black_list", "ema_decay", "ema_decay_type", "ema_filter_no_grad", "epoch", "export",
+    "find_unused_parameters", "fleet", "log_iter", "map_type", "metric", "num_classes",
+    "output_eval", "pretrain_weights", "print_flops", "print_params", "save_dir",
+    "save_prediction_only", "snapshot_epoch", "to_static", "use_ema", "use_gpu", "use_mlu",
+    "use_npu", "use_vdl", "use_wandb", "use_xpu", "vdl_log_dir", "weights", "worker_num",
+}
+DEVICE_KEYS = (("use_gpu", "gpu"), ("use_npu", "npu"), ("use_xpu", "xpu"), ("use_mlu", "mlu"))
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def _setup():
+    """Install the integration into PaddleDetection and guard its ``paddle.load``."""
+    warnings.filterwarnings("ignore")  # as PaddleDetection's tools: Paddle's deprecation noise
+    from ..io import guard_paddle_load
+    from . import install
+
+    install()
+    # PaddleDetection reads weights, -r checkpoints (.pdparams/.pdopt/.pdema) and
+    # pretrain_weights with paddle.load itself: route those pickles through the allow-list.
+    guard_paddle_load()
+
+
+def parser(description=None):
+    return make_parser(description, config_required=False)
+
+
+def _new_key(path):
+    return len(path) > 1 or path[0] in RUNTIME_KEYS
+
+
+def load(flags, exclude=("config", "override")):
+    """Config of ``-c`` with ``-o`` overrides and the other command-line flags merged in."""
+    if not flags.config:
+        raise UserError("no config given: pass -c configs/detection/<name>.yml")
+    if not os.path.isfile(flags.config):
+        raise UserError(f"config file {flags.config} does not exist")
+    _setup()
+    from ppdet.core.workspace import load_config
+
+    cfg = load_config(flags.config)
+    for key, value in vars(flags).items():  # ppdet's merge_args
+        if key not in exclude:
+            cfg[key] = value
+    apply_overrides(cfg, flags.override, new_key=_new_key)
+    for key, _ in DEVICE_KEYS:
+        cfg.setdefault(key, False)
+    # PaddleDetection's check_config, as one line instead of a log + exit
+    for key in ("architecture", "num_classes"):
+        if key not in cfg:
+            raise UserError(f"{flags.config}: '{key}' is not set (in the file or a _BASE_ file)")
+    if not isinstance(cfg.num_classes, int) or cfg.num_classes < 1:
+        raise UserError(f"num_classes must be a positive integer, got {cfg.num_classes!r}")
+    cfg.setdefault("log_iter", 20)
+    return cfg
+
+
+def select_cfg_device(cfg):
+    """The device of ``use_gpu``/``use_npu``/``use_xpu``/``use_mlu`` (first true one), else CPU,
+    through ``ppcls_infer.cli.select_device`` (one line naming the key when unavailable)."""
+    for key, name in DEVICE_KEYS:
+        if cfg.get(key):
+            return select_device(name, option=key)
+    return select_device("cpu")
+
+
+def check_weights(path, key):
+    """A weights path named by ``key`` must exist (with or without .pdparams)."""
+    if path.startswith(("http://", "https://")):
+        return path
+    stem = path[:-len(".pdparams")] if path.endswith(".pdparams") else path
+    if not (os.path.isfile(stem + ".pdparams") or os.path.isdir(stem)):
+        raise UserError(f"{key} {path}: no such checkpoint ({stem}.pdparams does not exist)")
+    return path
+
+
+def default_output_eval(cfg):
+    """bbox.json of evaluations next to the checkpoints rather than in the working directory."""
+    if not cfg.get("output_eval"):
+        name = os.path.splitext(os.path.basename(cfg.filename))[0]
+        cfg.output_eval = os.path.join(cfg.get("save_dir", "output"), name)
+        os.makedirs(cfg.output_eval, exist_ok=True)
+
+
+def _true(text):
+    return text.lower() in ("1", "true", "yes")
+
+
+# --- train -------------------------------------------------------------------------------------
+
+def train_parser():
+    p = parser("Train a PaddleDetection model (PaddleDetection's tools/train.py).")
+    p.add_argument("--eval", action="store_true", default=False,
+                   help="evaluate every snapshot_epoch epochs and keep best_model")
+    p.add_argument("-r", "--resume", default=None, help="checkpoint to resume from")
+    p.add_argument("--amp", action="store_true", default=False, help="mixed precision (GPU)")
+    p.add_argument("--use_vdl", type=_true, default=False, help="record scalars to VisualDL")
+    p.add_argument("--vdl_log_dir", type=str, default="vdl_log_dir/scalar")
+    p.add_argument("--save_prediction_only", action="store_true", default=False)
+    p.add_argument("--enable_ce", action="store_true", default=False,
+                   help="fixed random seed (PaddleDetection's continuous-evaluation flag)")
+    return p
+
+
+def run_train(flags):
+    import paddle
+
+    cfg = load(flags)
+    cfg.setdefault("fleet", False)
+    default_output_eval(cfg)
+    select_cfg_device(cfg)
+    from ppdet.engine import Trainer, init_parallel_env, set_random_seed
+
+    init_parallel_env()  # a no-op unless launched by paddle.distributed.launch
+    if flags.enable_ce:
+        set_random_seed(0)
+    if flags.resume:
+        check_weights(flags.resume, "-r/--resume")
+    pretrain = cfg.get("pretrain_weights")
+    if pretrain and not flags.resume and not pretrain.startswith(("http://", "https://")):
+        from ..io import resolve_weights_path
+
+        try:  # .pdparams, .pdema or .safetensors, suffix optional (the backbone's loader)
+            resolve_weights_path(pretrain)
+        except FileNotFoundError:
+            # the transfer path's checkpoint may not be trained yet: one warning, then scratch
+            print(f"warning: pretrain_weights {pretrain} does not exist (yet); "
+                  "training starts without it", flush=True)
+            pretrain = None
+    from .data_check import check_config_datasets
+
+    check_config_datasets(cfg, ("TrainDataset", "EvalDataset") if flags.eval
+                          else ("TrainDataset",))
+    trainer = Trainer(cfg, mode="train")
+    if flags.eval and paddle.distributed.get_rank() == 0:
+        from .history import attach
+        attach(trainer, cfg.save_dir)  # <save_dir>/<config name>/history.json per evaluation
+    if flags.resume:
+        trainer.resume_weights(flags.resume)
+    elif pretrain:
+        trainer.load_weights(pretrain)
+    trainer.train(flags.eval)
+    return trainer
+
+
+def train(argv=None):
+    return run(run_train, train_parser().parse_args(argv))
+
+
+# --- eval --------------------------------------------------------------------------------------
+
+def eval_parser():
+    p = parser("Evaluate a detector on EvalDataset (PaddleDetection's tools/eval.py).")
+    p.add_argument("--output_eval", default=None, type=str,
+                   help="directory for bbox.json (PaddleDetection's meaning)")
+    p.add_argument("--classwise", action="store_true", help="per-class AP table")
+    p.add_argument("--save_prediction_only", action="store_true", default=False)
+    p.add_argument("--bias", action="store_true", help="+1 in box width/height (legacy)")
+    p.add_argument("--amp", action="store_true", default=False)
+    return p
+
+
+def run_eval(flags):
+    cfg = load(flags)
+    select_cfg_device(cfg)
+    check_weights(cfg.weights, "weights")
+    default_output_eval(cfg)
+    from ppdet.engine import Trainer, init_parallel_env
+
+    from .data_check import check_config_datasets
+
+    check_config_datasets(cfg, ("EvalDataset",))
+    init_parallel_env()
+    trainer = Trainer(cfg, mode="eval")
+    trainer.load_weights(cfg.weights)
+    trainer.evaluate()
+    return trainer
+
+
+def evaluate(argv=None):
+    return run(run_eval, eval_parser().parse_args(argv))
+
+
+# --- infer -------------------------------------------------------------------------------------
+
+def infer_parser():
+    p = parser("Detect objects in images and draw them (PaddleDetection's tools/infer.py).")
+    p.add_argument("--infer_img", type=str, default=None, help="one image")
+    p.add_argument("--infer_dir", type=str, default=None, help="a directory of images")
+    p.add_argument("--output_dir", type=str, default="output", help="drawn images go here")
+    p.add_argument("--draw_threshold", type=float, default=0.5, help="score to draw a box")
+    p.add_argument("--save_results", type=_true, default=False, help="also write bbox.json")
+    p.add_argument("--visualize", type=_true, default=True, help="draw the boxes")
+    return p
+
+
+def test_images(infer_img, infer_dir):
+    """Images named by --infer_img (wins) or found in --infer_dir, as PaddleDetection."""
+    if infer_img:
+        if not os.path.isfile(infer_img):
+            raise UserError(f"--infer_img {infer_img} is not a file")
+        return [infer_img]
+    if not infer_dir:
+        raise UserError("give --infer_img IMAGE or --infer_dir DIRECTORY")
+    if not os.path.isdir(infer_dir):
+        raise UserError(f"--infer_dir {infer_dir} is not a directory")
+    images = sorted(p for p in glob.glob(os.path.join(os.path.abspath(infer_dir), "*"))
+                    if p.lower().endswith(IMAGE_EXTS))
+    if not images:
+        raise UserError(f"--infer_dir {infer_dir} holds no {'/'.join(IMAGE_EXTS)} image")
+    return images
+
+
+test_images.__test__ = False  # a PaddleDetection name, not a pytest test
+
+
+def run_infer(flags):
+    cfg = load(flags)
+    select_cfg_device(cfg)
+    check_weights(cfg.weights, "weights")
+    images = test_images(flags.infer_img, flags.infer_dir)
+    from ppdet.engine import Trainer
+
+    trainer = Trainer(cfg, mode="test")
+    trainer.load_weights(cfg.weights)
+    trainer.predict(images, draw_threshold=flags.draw_threshold, output_dir=flags.output_dir,
+                    save_results=flags.save_results, visualize=flags.visualize)
+    return [os.path.join(flags.output_dir, os.path.basename(p)) for p in images]
+
+
+def infer(argv=None):
+    return run(run_infer, infer_parser().parse_args(argv))
+
+
+# --- export ------------------------------------------------------------------------------------
+
+def export_parser():
+    p = parser("Export a detector to a Paddle Inference model (PaddleDetection's "
+               "tools/export_model.py).")
+    p.add_argument("--output_dir", type=str, default="output_inference",
+                   help="the model goes to <output_dir>/<config name>/")
+    return p
+
+
+def run_export(flags):
+    import paddle
+
+    paddle.set_device("cpu")  # as PaddleDetection: export never needs a GPU
+    cfg = load(flags)
+    cfg.use_gpu = False
+    check_weights(cfg.weights, "weights")
+    from ppdet.engine import Trainer
+
+    trainer = Trainer(cfg, mode="test")
+    trainer.load_weights(cfg.weights)
+    trainer.export(flags.output_dir)
+    name = os.path.splitext(os.path.basename(cfg.filename))[0]
+    return os.path.join(flags.output_dir, name)
+
+
+def export_model(argv=None):
+    return run(run_export, export_parser().parse_args(argv))
