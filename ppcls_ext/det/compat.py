@@ -193,8 +193,9 @@ def patch_multiclass_nms_pir(rec):
 
 class _ExactUpsample:
     """``paddle.nn.functional`` for ppdet's custom_pan module whose ``interpolate`` writes
-    nearest upsampling by an integer factor as reshape + tile + reshape (static H, W) or as a
-    resize to an integer ``size`` (dynamic H, W): the same numbers as ``scale_factor``."""
+    nearest upsampling of an NCHW map by an integer factor as unsqueeze + tile + flatten: each
+    pixel repeated factor x factor times, the same numbers as ``scale_factor``, for static and
+    dynamic H, W alike (no shape arithmetic). Anything else goes to Paddle's ``interpolate``."""
 
     def __init__(self, functional):
         self._functional = functional
@@ -205,20 +206,11 @@ class _ExactUpsample:
     @paddle.jit.not_to_static  # plain Python even inside a to_static'd forward
     def interpolate(self, x, size=None, scale_factor=None, mode="nearest", **kwargs):
         if size is None and scale_factor is not None and mode == "nearest" \
-                and float(scale_factor) == int(scale_factor):
+                and float(scale_factor) == int(scale_factor) \
+                and kwargs.get("data_format", "NCHW") == "NCHW" and len(x.shape) == 4:
             factor = int(scale_factor)
-            channels_last = kwargs.get("data_format", "NCHW") == "NHWC"
-            axes = (1, 2) if channels_last else (2, 3)
-            h, w = (x.shape[a] for a in axes)
-            c = x.shape[3] if channels_last else x.shape[1]
-            static = all(isinstance(d, int) and d > 0 for d in (c, h, w))
-            if static and not channels_last:
-                # each pixel repeated factor x factor times: nearest upsampling, exactly
-                y = paddle.tile(x.reshape([-1, c, h, 1, w, 1]), [1, 1, 1, factor, 1, factor])
-                return y.reshape([-1, c, h * factor, w * factor])
-            size = [h * factor, w * factor] if static \
-                else paddle.shape(x)[axes[0]:axes[1] + 1] * factor
-            scale_factor = None
+            y = paddle.unsqueeze(x, [3, 5]).tile([1, 1, 1, factor, 1, factor])
+            return paddle.flatten(paddle.flatten(y, 2, 3), 3, 4)  # [N, C, fH, fW]
         return self._functional.interpolate(x, size=size, scale_factor=scale_factor,
                                             mode=mode, **kwargs)
 
@@ -227,8 +219,9 @@ def upsample_nearest(x, factor=2):
     """Nearest upsampling of an NCHW tensor by an integer ``factor``, exported safely.
 
     The same numbers as ``F.interpolate(x, scale_factor=factor, mode="nearest")``, written as
-    reshape + tile (static C, H, W) so that Paddle Inference with oneDNN and paddle2onnx
-    accept the exported program (see ``patch_pan_upsample``). Shape [N, C, H, W] ->
+    unsqueeze + tile + flatten so that Paddle Inference with oneDNN and paddle2onnx
+    accept the exported program, static or dynamic H, W (see ``patch_pan_upsample``).
+    Shape [N, C, H, W] ->
     [N, C, factor * H, factor * W]."""
     return _ExactUpsample(paddle.nn.functional).interpolate(x, scale_factor=factor)
 
@@ -240,7 +233,8 @@ def patch_pan_upsample(rec):
     ir::FloatAttribute"), and Paddle Inference's oneDNN executor rejects the exported
     nearest_interp op even with an integer size ("ConvertPirAttribute2RuntimeAttribute not
     support ArrayAttribute<DoubleAttribute>"). Nearest upsampling by an integer factor is
-    each pixel repeated, written with reshape and tile. Only custom_pan's ``F`` is swapped."""
+    each pixel repeated, written with unsqueeze, tile and flatten (no interpolate op, also for
+    dynamic H, W). Only custom_pan's ``F`` is swapped."""
     import ppdet.modeling.necks.custom_pan as custom_pan
     if not isinstance(custom_pan.F, _ExactUpsample):
         rec.setattr(custom_pan, "F", _ExactUpsample(custom_pan.F))

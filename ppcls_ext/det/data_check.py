@@ -11,7 +11,7 @@ missing / unreadable annotation      error
 annotation without a usable box      error (names annotation id, image, valid range)
 box outside the image (> tol px)     error (names annotation id, image, box, size)
 category_id not among categories     error (names annotation id and the valid ids)
-more categories than num_classes     error (names both)
+categories != num_classes            error (names both)
 missing image file                   error (names the first, counts all)
 image without boxes                  counted skip (PaddleDetection drops it too,
                                      unless the data set sets ``allow_empty``)
@@ -78,10 +78,13 @@ def check_coco_dataset(dataset_dir, image_dir, anno_path, num_classes=None, role
     path = os.path.join(dataset_dir or "", anno_path or "")
     coco = _load_json(path, role)
     cat_ids = sorted(c.get("id") for c in coco["categories"] if isinstance(c, dict))
-    if num_classes is not None and len(cat_ids) > num_classes:
+    if num_classes is not None and len(cat_ids) != num_classes:
+        # fewer categories than num_classes trains a head with classes the data never has
+        # (and changes the model's size and GFLOPs): as wrong as too many
+        fix = "or remove the extra categories" if len(cat_ids) > num_classes \
+            else "(the detector's class count must equal the data set's)"
         raise DatasetError(f"{path} has {len(cat_ids)} categories but num_classes is "
-                           f"{num_classes}; set num_classes: {len(cat_ids)} in the config or "
-                           "remove the extra categories")
+                           f"{num_classes}; set num_classes: {len(cat_ids)} in the config {fix}")
     valid_cats = set(cat_ids)
     images = {}
     for image in coco["images"]:

@@ -5,11 +5,11 @@ Importing this package registers into PaddleDetection's workspace: ``YOLOv10`` (
 ``CIoUTaskAlignedAssigner`` and the ``RandomHSV`` sample transform. Import ``ppcls_ext.det``
 first (Paddle 3 patches, the E-ConvNeXt backbone).
 
-Modules: ``blocks`` (C2f, SCDown, CIB, C2fCIB, PSA, ...), ``init`` (initialisation and
-BatchNorm settings), ``backbone``, ``neck``, ``assigner``, ``loss``, ``head``, ``arch``,
-``transforms``, ``flops`` (PaddleDetection's GFLOPs convention for these models).
+Modules: ``registration`` (what is registered, and how), ``blocks`` (C2f, SCDown, CIB, C2fCIB,
+PSA, ...), ``init`` (initialisation and BatchNorm settings), ``backbone``, ``neck``,
+``assigner``, ``loss``, ``head``, ``arch``, ``transforms``. GFLOPs: ``ppcls_ext.det.flops``.
 """
-from . import arch, assigner, backbone, head, neck, transforms
+from . import arch, assigner, backbone, head, neck, registration, transforms
 from .arch import YOLOv10
 from .assigner import CIoUTaskAlignedAssigner
 from .backbone import YOLOv10CSPDarkNet
@@ -17,6 +17,9 @@ from .head import YOLOv10Head
 from .neck import YOLOv10PAN
 from .transforms import RandomHSV
 
+# Registration on import until ``ppcls_ext.det.install()`` takes it over (see registration).
+registration.register()
+
 __all__ = ["YOLOv10", "YOLOv10CSPDarkNet", "YOLOv10PAN", "YOLOv10Head",
            "CIoUTaskAlignedAssigner", "RandomHSV", "arch", "assigner", "backbone", "head",
-           "neck", "transforms"]
+           "neck", "registration", "transforms"]

@@ -9,13 +9,12 @@ LayerNorm outputs (PaddleDetection's ConvNeXt) plug in as they do into PP-YOLOE.
 Training returns the head's loss dict; evaluation/export returns ``{'bbox': [N * k, 6],
 'bbox_num': [N]}`` (NMS-free, k = min(300, anchors)), the interface of the PP-YOLOE export.
 """
-from ppdet.core.workspace import create, register
+from ppdet.core.workspace import create
 from ppdet.modeling.architectures.meta_arch import BaseArch
 
 __all__ = ["YOLOv10"]
 
 
-@register
 class YOLOv10(BaseArch):
     """YOLOv10 architecture (config key ``architecture: YOLOv10``)."""
     __category__ = "architecture"

@@ -17,7 +17,6 @@ utilities; only the overlap measure differs from the parent class.
 """
 import paddle
 import paddle.nn.functional as F
-from ppdet.core.workspace import register, serializable
 from ppdet.modeling.assigners.task_aligned_assigner import TaskAlignedAssigner
 from ppdet.modeling.assigners.utils import (check_points_inside_bboxes, compute_max_iou_anchor,
                                             gather_topk_anchors)
@@ -34,8 +33,6 @@ def pairwise_ciou(gt_bboxes, pred_bboxes, eps=1e-9):
     return bbox_iou(pred, gt, ciou=True, eps=eps).squeeze(-1)
 
 
-@register
-@serializable
 class CIoUTaskAlignedAssigner(TaskAlignedAssigner):
     """Task-aligned assigner with a CIoU metric (config: ``{topk: 10, alpha: 0.5, beta: 6.0}``;
     ``topk: 1`` is YOLOv10's one-to-one assignment)."""

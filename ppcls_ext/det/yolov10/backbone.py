@@ -16,7 +16,6 @@ Channels are ``make_divisible(min(c, max_channels) * width, 8)``, block counts
 import copy
 
 import paddle.nn as nn
-from ppdet.core.workspace import register, serializable
 from ppdet.modeling.shape_spec import ShapeSpec
 
 from .blocks import C2f, C2fCIB, PSA, SCDown, SPPF, ConvBNAct, make_divisible
@@ -50,8 +49,6 @@ def variant_settings(variant):
     return copy.deepcopy(VARIANTS[variant])
 
 
-@register
-@serializable
 class YOLOv10CSPDarkNet(nn.Layer):
     """YOLOv10 CSP-DarkNet (config section ``YOLOv10CSPDarkNet:``).
 

@@ -26,7 +26,6 @@ import math
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
-from ppdet.core.workspace import register, serializable
 
 from .assigner import CIoUTaskAlignedAssigner
 from .blocks import ConvBNAct
@@ -88,6 +87,15 @@ def make_anchors(feats, strides, offset=0.5):
     return paddle.concat(points), paddle.concat(stride_list)
 
 
+@paddle.jit.not_to_static  # plain Python on the static shape, also inside to_static
+def _keep_count(max_det, num_anchors):
+    """min(max_det, anchors); max_det when the anchor count is unknown (dynamic H, W at export:
+    such a model then needs inputs of at least ~160 px, 300 anchors)."""
+    if not isinstance(num_anchors, int) or num_anchors < 0:
+        return max_det
+    return min(max_det, num_anchors)
+
+
 def nms_free_select(boxes, scores, max_det=300):
     """YOLOv10's NMS-free selection.
 
@@ -95,8 +103,8 @@ def nms_free_select(boxes, scores, max_det=300):
     boxes [N, k, 4]) with k = min(max_det, L): the k anchors of highest best-class score, then
     the k highest (anchor, class) pairs among them (an anchor may give several classes).
     """
-    num_anchors, num_classes = scores.shape[1], scores.shape[2]
-    k = min(max_det, num_anchors) if num_anchors and num_anchors > 0 else max_det
+    num_classes = scores.shape[2]
+    k = _keep_count(max_det, scores.shape[1])
     batch = paddle.shape(scores)[0]
     batch_idx = paddle.arange(batch, dtype="int64").unsqueeze(-1).tile([1, k])
 
@@ -111,8 +119,6 @@ def nms_free_select(boxes, scores, max_det=300):
     return labels, best, paddle.gather_nd(top_boxes, which)
 
 
-@register
-@serializable
 class YOLOv10Head(nn.Layer):
     """YOLOv10 dual head (config section ``YOLOv10Head:``).
 

@@ -14,12 +14,11 @@ Every level keeps the backbone's channel count (no width multiplier); blocks hav
 ``round(3 * depth_mult)`` units (C2f without residual, C2fCIB with). SPPF and PSA are not
 part of the neck: in YOLOv10 they close the backbone (``YOLOv10CSPDarkNet`` has them); a
 transferred backbone (E-ConvNeXt, ConvNeXt) feeds the neck directly, which is the setting the
-E-ConvNeXt paper's GFLOPs rows measure. Upsampling is the oneDNN/ONNX-safe reshape + tile
+E-ConvNeXt paper's GFLOPs rows measure. Upsampling is the oneDNN/ONNX-safe tile form
 (``compat.upsample_nearest``), not ``F.interpolate``.
 """
 import paddle
 import paddle.nn as nn
-from ppdet.core.workspace import register, serializable
 from ppdet.modeling.shape_spec import ShapeSpec
 
 from ..compat import upsample_nearest
@@ -47,8 +46,6 @@ def _switches(name, value):
     return value
 
 
-@register
-@serializable
 class YOLOv10PAN(nn.Layer):
     """YOLOv10 PAN neck (config section ``YOLOv10PAN:``).
 

@@ -8,8 +8,7 @@ cheap. Works on the RGB uint8 (or float 0..255) image PaddleDetection's ``Decode
 """
 import cv2
 import numpy as np
-import ppdet.data.transform as ppdet_transform
-from ppdet.data.transform.operators import BaseOperator, register_op
+from ppdet.data.transform.operators import BaseOperator
 
 __all__ = ["RandomHSV"]
 
@@ -43,9 +42,3 @@ class RandomHSV(BaseOperator):
         sample["image"] = out if dtype == np.uint8 else out.astype(dtype)
         return sample
 
-
-# PaddleDetection's reader looks transforms up as attributes of ``ppdet.data.transform``;
-# ``register_op`` records the class on ``BaseOperator`` (and refuses a second registration).
-if not hasattr(BaseOperator, "RandomHSV"):
-    RandomHSV = register_op(RandomHSV)
-    setattr(ppdet_transform, "RandomHSV", RandomHSV)
