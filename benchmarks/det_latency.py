@@ -59,14 +59,17 @@ def export(name, size, out_dir):
     """Random-weight export of ``name`` at size x size (dynamic batch); returns its folder."""
     import paddle
 
-    import ppcls_ext.det  # noqa: F401
-    import ppcls_ext.det.yolov10  # noqa: F401
-    from ppdet.core.workspace import load_config, merge_config
+    import ppcls_ext.det
+
+    ppcls_ext.det.install()  # patches, EConvNeXt and YOLOv10 registration
+    from ppdet.core.workspace import merge_config
     from ppdet.engine import Trainer
+
+    from ppcls_ext.det.workspace import load_fresh_config
 
     _, config, num_classes, _ = MODELS[name]
     paddle.set_device("cpu")
-    cfg = load_config(os.path.join(DET, config))
+    cfg = load_fresh_config(os.path.join(DET, config))
     merge_config({"num_classes": num_classes, "use_gpu": False, "pretrain_weights": None,
                   "eval_size": [size, size], "eval_height": size, "eval_width": size,
                   "EConvNeXt": {"pretrained": None},

@@ -72,18 +72,19 @@ def run_one(name, save_dir, overrides, epochs=None):
     import paddle
 
     import ppcls_ext.det
-    import ppcls_ext.det.yolov10  # noqa: F401  YOLOv10 registration
 
-    ppcls_ext.det.install()  # patches + EConvNeXt registration
+    ppcls_ext.det.install()  # patches, EConvNeXt and YOLOv10 registration
     from ppcls_ext.det.history import attach
-    from ppdet.core.workspace import load_config, merge_config
+    from ppdet.core.workspace import merge_config
+
+    from ppcls_ext.det.workspace import load_fresh_config
     from ppdet.engine import Trainer
 
     label, config, variant = VARIANTS[name]
     if name.endswith("mini_cls") and not os.path.isfile(os.path.join(ROOT, CLS_CKPT)):
         raise SystemExit(f"error: {CLS_CKPT} not found; run `bash tools/quick_start.sh` first")
     paddle.set_device("cpu")
-    cfg = load_config(os.path.join(QUICK, config))
+    cfg = load_fresh_config(os.path.join(QUICK, config))
     merge_config(variant)
     merge_config(dict(overrides, save_dir=save_dir, use_gpu=False,  # bbox.json not in cwd
                       output_eval=os.path.join(save_dir, os.path.splitext(config)[0])))

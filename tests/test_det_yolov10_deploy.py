@@ -23,12 +23,14 @@ QUICK_START = "quick_start/yolov10_m_econvnext_mini_digits.yml"
 
 
 def _build(cfg_path, mode):
-    import ppcls_ext.det  # noqa: F401
-    import ppcls_ext.det.yolov10  # noqa: F401
-    from ppdet.core.workspace import load_config
+    import ppcls_ext.det
+
+    ppcls_ext.det.install()  # the tools' set-up: patches, EConvNeXt and YOLOv10 registered
     from ppdet.engine import Trainer
 
-    return Trainer(load_config(cfg_path), mode=mode)
+    from ppcls_ext.det.workspace import load_fresh_config
+
+    return Trainer(load_fresh_config(cfg_path), mode=mode)
 
 
 def _reference(model, ops, path):
@@ -48,9 +50,6 @@ def exported(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("y10_deploy")
     data = make_tiny_coco(str(tmp / "data"), n_train=2, n_val=3)
     cfg_path = tiny_config(tmp, data, base=QUICK_START, size=SIZE)
-    from ppcls_ext.det.yolov10.export import patch_infer_cfg_threshold
-
-    patch_infer_cfg_threshold()
     trainer = _build(cfg_path, "test")
     trainer.model.eval()
     paddle.seed(1)
@@ -106,17 +105,50 @@ def test_reference_is_nms_free_top_k(exported):
 
 
 @pytest.mark.parametrize("backend,onednn", [("paddle", True), ("paddle", False),
-                                            ("onnxruntime", False)])
+                                            ("onnxruntime", False), ("openvino", False)])
 def test_predictor_matches_dygraph(exported, backend, onednn):
     model_dir, images, reference = exported
     predictor = predict_det.DetPredictor(model_dir, backend, threshold=0.0,
                                          enable_mkldnn=onednn)
+    assert predictor.precision == "fp32"  # OpenVINO told f32, not its bf16 default here
     for path in images:
         _, boxes = predictor.raw(path)
         assert boxes.shape == reference[path].shape
         want = _top(reference[path])
         # the 20 best boxes of dygraph are among the predictor's 25 best
         assert matched(want, _top(boxes, TOP + 5)) == TOP, (backend, onednn, path)
+
+
+def test_default_threshold_is_the_exports(exported):
+    model_dir, images, reference = exported
+    predictor = predict_det.DetPredictor(model_dir, "onnxruntime")
+    assert predictor.threshold == 0.25
+    _, boxes = predictor.raw(images[0])
+    kept = predictor.detections(boxes)
+    assert len(kept) == int((reference[images[0]][:, 1] >= 0.25 - 1e-6).sum())
+    assert predict_det.DetPredictor(model_dir, "onnxruntime", threshold=0.6).threshold == 0.6
+
+
+@pytest.mark.skipif(not predict_det._cpu_has_bf16(), reason="no AVX512-BF16 / AMX")
+@pytest.mark.parametrize("backend", ["openvino", "paddle"])
+def test_bf16_runs_close_to_fp32(exported, backend):
+    model_dir, images, reference = exported
+    predictor = predict_det.DetPredictor(model_dir, backend, threshold=0.0, precision="bf16")
+    assert predictor.precision == "bf16"
+    _, boxes = predictor.raw(images[0])
+    want = _top(reference[images[0]], 5)
+    # bf16 keeps 8 bits of mantissa: scores within 0.05, the same best class
+    assert abs(_top(boxes, 1)[0, 1] - want[0, 1]) < 0.05
+
+
+def test_precision_errors(exported):
+    model_dir, _, _ = exported
+    with pytest.raises(ValueError, match="--precision bf16 is not offered by the onnxruntime"):
+        predict_det.DetPredictor(model_dir, "onnxruntime", precision="bf16")
+    with pytest.raises(ValueError, match="--precision 'int4'; valid: fp32, bf16"):
+        predict_det.DetPredictor(model_dir, "openvino", precision="int4")
+    with pytest.raises(ValueError, match="needs oneDNN"):
+        predict_det.DetPredictor(model_dir, "paddle", enable_mkldnn=False, precision="bf16")
 
 
 @pytest.mark.parametrize("name", ["ppyoloe_s_econvnext_mini_digits.yml",

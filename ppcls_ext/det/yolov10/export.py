@@ -5,11 +5,12 @@ PaddleDetection's export (``ppdet.engine.export_utils._dump_infer_config``) writ
 (PP-YOLOE). A YOLOv10 export is NMS-free: every image gets k = min(300, anchors) rows, and its
 one-to-one scores of true objects are lower than a PP-YOLOE's after NMS, so 0.5 hides many of
 them; the YOLOv10 paper's release uses 0.25 for predictions (its evaluation, like COCO mAP
-here, keeps every row). ``patch_infer_cfg_threshold`` wraps the function the Trainer calls so
-that the written file carries the threshold of the detector family; deploy/python/
-predict_det.py uses it when ``--threshold`` is not given.
+here, keeps every row). ``patch_infer_cfg_threshold`` (applied by ``ppcls_ext.det.install()``)
+wraps the function the Trainer calls so that the written file carries the threshold of the
+detector family; deploy/python/predict_det.py uses it when ``--threshold`` is not given.
 """
 import functools
+import os
 import re
 
 __all__ = ["DRAW_THRESHOLD", "patch_infer_cfg_threshold", "set_draw_threshold"]
@@ -17,7 +18,6 @@ __all__ = ["DRAW_THRESHOLD", "patch_infer_cfg_threshold", "set_draw_threshold"]
 # architecture (config key ``architecture``) -> default score threshold of its predictions
 DRAW_THRESHOLD = {"YOLOv10": 0.25}
 _LINE = re.compile(r"^draw_threshold:.*$", re.M)
-_PATCHED = []
 
 
 def set_draw_threshold(path, threshold):
@@ -31,16 +31,13 @@ def set_draw_threshold(path, threshold):
                          "infer_cfg.yml)")
     with open(path + ".tmp", "w") as f:
         f.write(new)
-    import os
-
     os.replace(path + ".tmp", path)
 
 
-def patch_infer_cfg_threshold():
+def patch_infer_cfg_threshold(rec):
     """Wrap ``ppdet.engine.trainer._dump_infer_config`` (the name ``Trainer.export`` calls) so
-    that architectures of ``DRAW_THRESHOLD`` get their threshold. Idempotent."""
-    if _PATCHED:
-        return
+    that architectures of ``DRAW_THRESHOLD`` get their threshold; ``rec`` is a
+    ``ppcls_ext.patching`` recorder (``ppcls_ext.det.install()`` applies it once, undoably)."""
     import ppdet.engine.trainer as trainer
 
     original = trainer._dump_infer_config
@@ -53,5 +50,4 @@ def patch_infer_cfg_threshold():
             set_draw_threshold(path, threshold)
         return result
 
-    trainer._dump_infer_config = dump_infer_config
-    _PATCHED.append(True)
+    rec.setattr(trainer, "_dump_infer_config", dump_infer_config)
