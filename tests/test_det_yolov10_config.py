@@ -15,8 +15,9 @@ pytest.importorskip("ppdet")
 
 import paddle  # noqa: E402
 
-import ppcls_ext.det  # noqa: E402,F401
-import ppcls_ext.det.yolov10  # noqa: E402,F401
+import ppcls_ext.det  # noqa: E402
+
+ppcls_ext.det.install()  # Paddle 3 patches, EConvNeXt and YOLOv10 registered
 from ppcls_ext.det.data_check import DatasetError, check_config_datasets  # noqa: E402
 from ppcls_ext.det.workspace import load_fresh_config  # noqa: E402
 from ppcls_ext.det.flops import detector_gflops  # noqa: E402
@@ -213,3 +214,28 @@ def test_classification_checkpoint_as_pretrain_weights_keeps_the_yolo_settings(t
     for key, value in model.neck.state_dict().items():
         np.testing.assert_array_equal(value.numpy(), neck_before[key])
     assert _bn_epsilons(model.neck) == {1e-3} and _bn_epsilons(model.backbone) == {1e-5}
+
+
+def test_install_registers_yolov10_and_uninstall_removes_it():
+    import subprocess
+    code = """
+import ppcls_ext.det as det
+import ppdet.data.transform as transform
+from ppdet.core.workspace import global_config
+from ppdet.data.transform.operators import BaseOperator
+names = ("YOLOv10", "YOLOv10CSPDarkNet", "YOLOv10PAN", "YOLOv10Head", "CIoUTaskAlignedAssigner")
+import ppcls_ext.det.yolov10  # importing registers nothing
+assert not any(n in global_config for n in names) and not hasattr(transform, "RandomHSV")
+assert "det.register_yolov10" in det.install()
+assert all(n in global_config for n in names) and hasattr(BaseOperator, "RandomHSV")
+det.uninstall()
+assert not any(n in global_config for n in names)
+assert not hasattr(transform, "RandomHSV") and not hasattr(BaseOperator, "RandomHSV")
+with det.installed():
+    assert transform.RandomHSV is ppcls_ext.det.yolov10.RandomHSV
+print("OK")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "OK"

@@ -10,7 +10,9 @@ pytest.importorskip("ppdet")
 
 import paddle  # noqa: E402
 
-import ppcls_ext.det  # noqa: E402,F401  (Paddle 3 patches, EConvNeXt)
+import ppcls_ext.det  # noqa: E402
+
+ppcls_ext.det.install()  # Paddle 3 patches, EConvNeXt and YOLOv10 registered
 from ppcls_ext.det import yolov10  # noqa: E402
 from ppcls_ext.det.yolov10 import blocks  # noqa: E402
 from ppcls_ext.det.yolov10.assigner import CIoUTaskAlignedAssigner, pairwise_ciou  # noqa: E402

@@ -3,8 +3,8 @@
 Importing this package changes nothing. :func:`install` (the tools under ``tools/det`` call it)
 imports PaddleDetection, applies the Paddle 3 / Pillow 10 compatibility patches (``compat``),
 registers the ``EConvNeXt`` backbone into PaddleDetection's workspace (config: ``YOLOv3:
-{backbone: EConvNeXt}`` and an ``EConvNeXt:`` section) and the YOLOv10 modules
-(``architecture: YOLOv10``, ``yolov10/``) and lets ``pretrain_weights`` take a
+{backbone: EConvNeXt}`` and an ``EConvNeXt:`` section) and YOLOv10 (``architecture: YOLOv10``
+with ``YOLOv10CSPDarkNet``/``YOLOv10PAN``/``YOLOv10Head``, ``yolov10.registration``) and lets ``pretrain_weights`` take a
 classification checkpoint of this project (``pretrain``). Every change is recorded by
 ``ppcls_ext.patching``: :func:`uninstall` restores PaddleDetection; :func:`installed` is the
 context manager the tests use.
@@ -40,6 +40,12 @@ def _register_backbone(rec):
     workspace.serializable(EConvNeXt)
 
 
+def _register_yolov10(rec):
+    from .yolov10 import registration
+
+    registration.register(rec)  # YOLOv10 architecture, backbone, neck, head, assigner, RandomHSV
+
+
 def _pretrain_weights(rec):
     import ppdet.engine.trainer as trainer
     import ppdet.utils.checkpoint as checkpoint
@@ -51,21 +57,15 @@ def _pretrain_weights(rec):
     rec.setattr(trainer, "load_pretrain_weight", wrapped)
 
 
-def _register_yolov10(rec):
-    from .yolov10 import registration
-
-    registration.register(rec)
-
-
 def _yolov10_draw_threshold(rec):
     from .yolov10.export import patch_infer_cfg_threshold
 
-    patch_infer_cfg_threshold(rec)
+    patch_infer_cfg_threshold(rec)  # a YOLOv10 export writes draw_threshold 0.25
 
 
 def install():
-    """Import PaddleDetection, patch it for Paddle 3 and register ``EConvNeXt`` and the YOLOv10
-    modules (``yolov10.registration``; exports of YOLOv10 write its score threshold,
+    """Import PaddleDetection, patch it for Paddle 3, register ``EConvNeXt`` and YOLOv10
+    (``ppcls_ext.det.yolov10``; its exports write YOLOv10's score threshold,
     ``yolov10.export``) (idempotent).
 
     Returns the names of the patches in force. Raises ImportError (one line) without
@@ -76,8 +76,8 @@ def install():
 
     compat.apply_all()
     patching.apply(PREFIX + "register_backbone", _register_backbone)
-    patching.apply(PREFIX + "pretrain_weights", _pretrain_weights)
     patching.apply(PREFIX + "register_yolov10", _register_yolov10)
+    patching.apply(PREFIX + "pretrain_weights", _pretrain_weights)
     patching.apply(PREFIX + "yolov10_draw_threshold", _yolov10_draw_threshold)
     return patching.names(PREFIX)
 

@@ -221,8 +221,7 @@ def upsample_nearest(x, factor=2):
     The same numbers as ``F.interpolate(x, scale_factor=factor, mode="nearest")``, written as
     unsqueeze + tile + flatten so that Paddle Inference with oneDNN and paddle2onnx
     accept the exported program, static or dynamic H, W (see ``patch_pan_upsample``).
-    Shape [N, C, H, W] ->
-    [N, C, factor * H, factor * W]."""
+    Shape [N, C, H, W] -> [N, C, factor * H, factor * W]."""
     return _ExactUpsample(paddle.nn.functional).interpolate(x, scale_factor=factor)
 
 

@@ -5,8 +5,9 @@
 (architecture), ``YOLOv10CSPDarkNet``, ``YOLOv10PAN``, ``YOLOv10Head`` and
 ``CIoUTaskAlignedAssigner``, and the sample transform ``RandomHSV`` (an attribute of
 ``ppdet.data.transform``, where the reader looks transforms up, and of ``BaseOperator``, as
-``register_op`` records it). With a ``ppcls_ext.patching`` recorder every change is undoable;
-without one the changes are plain assignments. A name PaddleDetection already has is left alone.
+``register_op`` records it). ``ppcls_ext.det.install()`` calls it with its
+``ppcls_ext.patching`` recorder, so ``uninstall()`` undoes every change; without a recorder the
+changes are plain assignments. A name PaddleDetection already has is left alone.
 """
 from .arch import YOLOv10
 from .assigner import CIoUTaskAlignedAssigner
