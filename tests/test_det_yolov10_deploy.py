@@ -45,17 +45,19 @@ def _reference(model, ops, path):
     return out["bbox"].numpy()[:int(out["bbox_num"].numpy()[0])]
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("y10_deploy")
+def _export(tmp, base, spread=True):
     data = make_tiny_coco(str(tmp / "data"), n_train=2, n_val=3)
-    cfg_path = tiny_config(tmp, data, base=QUICK_START, size=SIZE)
+    cfg_path = tiny_config(tmp, data, base=base, size=SIZE)
     trainer = _build(cfg_path, "test")
     trainer.model.eval()
     paddle.seed(1)
     for layer in trainer.model.sublayers():  # distinct scores and boxes, not ties
         if isinstance(layer, paddle.nn.Conv2D):
             paddle.nn.initializer.KaimingNormal()(layer.weight)
+    if not spread:  # SPPF + PSA of the stock backbone: He-initialised, every score is 1.0
+        branch = trainer.model.yolo_head.one2one
+        for conv in [tower[-1] for tower in branch.cls] + [tower[-1] for tower in branch.box]:
+            conv.weight.set_value(conv.weight * 1e-3)
     images = [os.path.join(data, "images", f"val_{i}.png") for i in range(3)]
     steps = [dict(type=name, **args) for t in trainer.cfg.TestReader["sample_transforms"][1:]
              for name, args in t.items()]
@@ -63,6 +65,11 @@ def exported(tmp_path_factory):
     reference = {path: _reference(trainer.model, ops, path) for path in images}
     trainer.export(str(tmp / "inference"))
     return os.path.join(str(tmp / "inference"), "tiny"), images, reference
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return _export(tmp_path_factory.mktemp("y10_deploy"), QUICK_START)
 
 
 def matched(want, got, score_tol=1e-4, box_tol=1e-2):
@@ -117,6 +124,27 @@ def test_predictor_matches_dygraph(exported, backend, onednn):
         want = _top(reference[path])
         # the 20 best boxes of dygraph are among the predictor's 25 best
         assert matched(want, _top(boxes, TOP + 5)) == TOP, (backend, onednn, path)
+
+
+@pytest.mark.parametrize("backend", ["paddle", "onnxruntime"])
+def test_stock_yolov10_exports_and_matches(tmp_path_factory, backend):
+    """The stock YOLOv10 (CSP-DarkNet "n" with SPPF and PSA) exports too (its backbone's loop
+    once used enumerate(start=1), which Paddle's to_static rejects) and runs as in dygraph."""
+    key = "stock_n"
+    if key not in _STOCK:
+        _STOCK[key] = _export(tmp_path_factory.mktemp("y10_stock"),
+                              "quick_start/yolov10_n_digits.yml", spread=False)
+    model_dir, images, reference = _STOCK[key]
+    predictor = predict_det.DetPredictor(model_dir, backend, threshold=0.0)
+    for path in images:
+        _, boxes = predictor.raw(path)
+        assert boxes.shape == reference[path].shape == (189, 6)
+        want = _top(reference[path])
+        assert len(np.unique(want[:, 1])) > TOP // 2  # distinct scores, not ties
+        assert matched(want, _top(boxes, TOP + 5), score_tol=1e-6) == TOP
+
+
+_STOCK = {}
 
 
 def test_default_threshold_is_the_exports(exported):
