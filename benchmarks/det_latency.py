@@ -134,7 +134,7 @@ def machine():
 def write_reports(result, out):
     lines = []
     m = result["machine"]
-    for size in result["sizes"]:
+    for size in [s for s in result["sizes"] if str(s) in result["rows"]]:
         lines += [f"Batch-1 end-to-end latency at {size}x{size} (median ms of "
                   f"{result['repeats']} runs; decoding + preprocessing + model with its "
                   f"post-processing), `{result['command']}`; CPU: {m['cpu_model']}, "
