@@ -55,7 +55,11 @@ def _engine(mode, args):
     if os.environ.get("PADDLECLAS_ROOT"):
         return _paddleclas_engine(mode, args)
     register()
-    engine = Engine(load_config(args.config, args.override), mode=mode)
+    config = load_config(args.config, args.override)
+    prepare_model = None
+    if config.get("Slim"):  # QAT: slim wraps the model (the engine does not import slim)
+        from .slim.qat import prepare_qat as prepare_model
+    engine = Engine(config, mode=mode, prepare_model=prepare_model)
     return getattr(engine, mode)()
 
 
@@ -157,3 +161,26 @@ def quant_post(argv=None):
 
 __all__ = ["evaluate", "export_model", "infer", "launch", "quant_post",
            "train"]
+
+# --- console scripts ---------------------------------------------------------------------------
+# setuptools' wrappers call sys.exit(<return value>): a command's result (metrics, a Trainer, the
+# written paths) is for Python callers, so the scripts in pyproject.toml get these, which end the
+# process with status 0 on success (a user error has already exited with status 2).
+
+def _script(command):
+    name = command.__name__
+
+    def main():
+        globals()[name]()  # looked up at call time (tests replace the command)
+        return 0
+
+    main.__name__ = main.__qualname__ = f"{command.__name__}_script"
+    main.__doc__ = f"Console-script form of :func:`{command.__name__}` (exit status 0)."
+    return main
+
+
+train_script = _script(train)
+evaluate_script = _script(evaluate)
+infer_script = _script(infer)
+export_model_script = _script(export_model)
+quant_post_script = _script(quant_post)

@@ -26,6 +26,8 @@ class ArchKeywordError(UserError, TypeError):
 
 # Keys PaddleClas's build_model consumes itself before calling the factory.
 _BUILD_MODEL_KEYS = {"name", "use_sync_bn", "use_ml_decoder"}
+# Keys PaddleClas's ExportModel reads from Arch (the factory never sees them).
+_EXPORT_KEYS = {"infer_add_softmax"}
 
 
 def register(arch_module=None):
@@ -99,9 +101,10 @@ def _check_arch(arch_config):
         params = {"pretrained", "use_ssld", *econvnext.VALID_KWARGS}
     elif any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return  # **kwargs: forwarded further, PaddleClas checks them itself
-    unknown = set(arch_config) - _BUILD_MODEL_KEYS - set(params)
+    unknown = set(arch_config) - _BUILD_MODEL_KEYS - _EXPORT_KEYS - set(params)
     if unknown:
-        raise ArchKeywordError(unknown_keys_message(unknown, _BUILD_MODEL_KEYS | set(params),
+        raise ArchKeywordError(unknown_keys_message(unknown, _BUILD_MODEL_KEYS | _EXPORT_KEYS |
+                                                    set(params),
                                              f"Arch ({name})"))
 
 
@@ -114,4 +117,7 @@ def build_model(config, mode="train"):
         # The wheel's build_model would apply PaddleClas's own QAT (every Conv2D/Linear, before
         # any weights are loaded); ppcls_ext.slim.qat wraps the model instead (Engine, export).
         config = {k: v for k, v in config.items() if k != "Slim"}
+    if _EXPORT_KEYS & set(config["Arch"]):
+        config = dict(config, Arch={k: v for k, v in config["Arch"].items()
+                                    if k not in _EXPORT_KEYS})
     return _arch_module().build_model(config, mode)

@@ -20,6 +20,10 @@ class ConfigError(UserError, ValueError):
     """A config problem, with the file and key at fault."""
 
 
+class MissingFileError(UserError, FileNotFoundError):
+    """A file named by a config value or a command-line argument does not exist."""
+
+
 def check_keys(section, valid, where, path):
     """Raise ConfigError naming ``path`` and the closest valid key for each unknown key of
     ``section`` (a mapping; ``where`` is its dotted name, "" for the top level)."""

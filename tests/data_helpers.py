@@ -11,7 +11,7 @@ EVAL_OPS = [{"DecodeImage": {"to_rgb": True, "channel_first": False}},
             {"ResizeImage": {"resize_short": 36, "interpolation": "bicubic", "backend": "pil"}},
             {"CropImage": {"size": 32}},
             NORMALIZE]
-# The SPEC.md training recipe (as configs/ImageNet uses it) at 32 px.
+# The paper's training recipe (as configs/ImageNet uses it, docs/architecture.md) at 32 px.
 TRAIN_OPS = [{"DecodeImage": {"to_rgb": True, "channel_first": False}},
              {"RandCropImage": {"size": 32, "interpolation": "bicubic", "backend": "pil"}},
              {"RandFlipImage": {"flip_code": 1}},

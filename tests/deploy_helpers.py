@@ -21,10 +21,10 @@ def digits(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="session")
-def exported(digits, tmp_path_factory):
-    """A mini with non-trivial BN statistics, exported as logits (no softmax) + ONNX."""
-    out = tmp_path_factory.mktemp("export")
+def export_mini(out, digits, add_softmax):
+    """A digits mini with non-trivial BN statistics saved to ``out/w.pdparams`` and exported
+    to ``out/inference`` (+ ONNX) as tools/export_model.py --onnx does; returns
+    ``(model_dir, model in eval mode, config)``."""
     model = EConvNeXt_mini(class_num=10)
     model.train()
     with paddle.no_grad():
@@ -33,9 +33,16 @@ def exported(digits, tmp_path_factory):
     paddle.save(model.state_dict(), str(out / "w.pdparams"))
     config = load(QUICK_START, [f"Global.pretrained_model={out}/w",
                                 f"Global.save_inference_dir={out}/inference",
-                                "Global.infer_add_softmax=False",
+                                f"Global.infer_add_softmax={add_softmax}",
                                 f"Infer.PostProcess.class_id_map_file={digits}/label_list.txt"])
     model_dir = export(config)
     to_onnx(model_dir)
     model.eval()
+    return model_dir, model, config
+
+
+@pytest.fixture(scope="session")
+def exported(digits, tmp_path_factory):
+    """A mini with non-trivial BN statistics, exported as logits (no softmax) + ONNX."""
+    model_dir, model, config = export_mini(tmp_path_factory.mktemp("export"), digits, False)
     return dict(dir=model_dir, model=model, config=config)

@@ -110,3 +110,20 @@ TestReader:
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+def spread_outputs(model):
+    """At initialisation PP-YOLOE scores every anchor 0.01 with the same box (zero prediction
+    weights, and features fading to ~1e-9 through std-0.02 convolutions): He-initialised
+    convolutions and small random prediction weights give distinct scores and boxes, so
+    parity is not tested on ties."""
+    import paddle
+
+    paddle.seed(1)
+    he = paddle.nn.initializer.KaimingNormal()
+    for layer in model.sublayers():
+        if isinstance(layer, paddle.nn.Conv2D):
+            he(layer.weight)
+    for conv, std in [(c, 3e-3) for c in model.yolo_head.pred_cls] + \
+            [(c, 1e-3) for c in model.yolo_head.pred_reg]:
+        conv.weight.set_value(paddle.randn(conv.weight.shape) * std)

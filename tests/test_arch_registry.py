@@ -88,6 +88,7 @@ def _run(code, env_root, cwd, on_path=True):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.integration  # a Python process
 def test_registers_into_a_source_checkout_named_by_env(tmp_path):
     root = str(tmp_path / "PaddleClas")
     _fake_checkout(root)
@@ -104,6 +105,7 @@ def test_registers_into_a_source_checkout_named_by_env(tmp_path):
     assert "EConvNeXt True" in result.stdout
 
 
+@pytest.mark.integration  # a Python process
 def test_checkout_logger_does_not_print_every_line_twice(tmp_path):
     root = str(tmp_path / "PaddleClas")
     _fake_checkout(root)
@@ -123,6 +125,7 @@ def test_checkout_logger_does_not_print_every_line_twice(tmp_path):
     assert result.stdout.count("one line") == 1, result.stdout
 
 
+@pytest.mark.integration  # a Python process
 def test_env_pointing_elsewhere_fails_clearly(tmp_path):
     result = _run("import ppcls_ext; ppcls_ext.register()", str(tmp_path / "nowhere"), str(tmp_path))
     assert result.returncode != 0
@@ -130,6 +133,7 @@ def test_env_pointing_elsewhere_fails_clearly(tmp_path):
         result.stderr
 
 
+@pytest.mark.integration  # a Python process
 def test_env_naming_a_checkout_that_is_not_importable_fails_clearly(tmp_path):
     root = str(tmp_path / "PaddleClas")
     _fake_checkout(root)

@@ -9,6 +9,7 @@ import pytest
 
 from ppcls_ext.arch import EConvNeXt_mini, EConvNeXt_tiny
 from ppcls_ext.io import load_pretrained
+from weights_helpers import authors_naming
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -53,35 +54,16 @@ def test_missing_corrupt_and_wrong_variant_files(tmp_path):
         EConvNeXt_mini(pretrained=str(tmp_path / "tiny.pdparams"))
 
 
-def _authors_naming(state):
-    """Rename our state dict the way the authors' reference code names its layers."""
-    out = {}
-    for key, value in state.items():
-        new = key
-        if key.startswith("stem.conv"):
-            new = "Down_Conv." + key[len("stem."):]
-        elif ".down." in key:
-            new = key.replace(".down.", ".down.0.")
-        elif key.startswith("head."):
-            new = "head.fc_cls." + key[len("head."):]
-        value = value.numpy()
-        if key.endswith("pwconv1.weight"):  # written as a Linear ([in, out]) in their code
-            value = value.reshape(value.shape[:2]).T
-        out[new] = value
-        if key.endswith("ese.fc.weight"):
-            out[new.replace("ese.fc.weight", "gamma")] = np.ones([1], "float32")
-    return out
-
-
 def _convert(src, dst, *extra):
     return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert_weights.py"),
                            "--src", src, "--dst", dst, *extra],
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.integration  # runs the converter as a process
 def test_convert_authors_checkpoint_reproduces_outputs(tmp_path):
     ref = EConvNeXt_mini(class_num=10)
-    authors = _authors_naming(ref.state_dict())
+    authors = authors_naming(ref.state_dict())
     authors["some.extra.key"] = np.zeros([3], "float32")
     paddle.save(authors, str(tmp_path / "authors.pdparams"))
     result = _convert(str(tmp_path / "authors.pdparams"), str(tmp_path / "ours.pdparams"),
@@ -94,8 +76,9 @@ def test_convert_authors_checkpoint_reproduces_outputs(tmp_path):
     np.testing.assert_allclose(_outputs(loaded, x), _outputs(ref, x), atol=1e-5)
 
 
+@pytest.mark.integration  # runs the converter as a process
 def test_convert_fails_on_shape_misfit_and_writes_nothing(tmp_path):
-    authors = _authors_naming(EConvNeXt_tiny(class_num=10).state_dict())
+    authors = authors_naming(EConvNeXt_tiny(class_num=10).state_dict())
     paddle.save(authors, str(tmp_path / "authors.pdparams"))
     result = _convert(str(tmp_path / "authors.pdparams"), str(tmp_path / "ours.pdparams"),
                       "--arch", "EConvNeXt_mini")

@@ -193,3 +193,23 @@ def test_a_known_missing_section_is_created_a_misspelt_one_refused():
     with pytest.raises(OverrideError, match="the top level has no key 'AMQ'"):
         apply_overrides(config, ["AMQ.use_amp=true"],
                         new_section=lambda path: len(path) == 1 and path[0] in known)
+
+
+@pytest.mark.parametrize("module", ["ppcls_ext.commands", "ppcls_ext.det.commands"])
+def test_console_scripts_exit_zero_after_a_command_that_returns_a_result(module, monkeypatch):
+    """setuptools' script wrapper does ``sys.exit(main())``: a command returning its metrics
+    dict or Trainer made ``ppcls-infer``/``ppcls-eval``/``ppcls-det-infer`` exit 1 after a
+    successful run. Every script named in pyproject.toml must return 0 instead."""
+    import importlib
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        scripts = tomllib.load(f)["project"]["scripts"]
+    commands = importlib.import_module(module)
+    targets = {target.split(":")[1] for target in scripts.values()
+               if target.split(":")[0] == module}
+    assert targets, f"no console script points at {module}"
+    for target in sorted(targets):
+        command = target[:-len("_script")]
+        monkeypatch.setattr(commands, command, lambda: {"top1": 0.5})
+        assert getattr(commands, target)() == 0

@@ -84,6 +84,7 @@ def test_all_images_corrupt_is_a_clear_error_not_a_loop(tmp_path):
         ds[0]
 
 
+@pytest.mark.integration  # worker processes
 def test_corrupt_images_in_worker_processes(tmp_path):
     root = str(tmp_path)
     make_dataset(root, n=8)

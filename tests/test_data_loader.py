@@ -8,6 +8,7 @@ from data_helpers import EVAL_OPS, MIX_OPS, NORMALIZE, TRAIN_OPS, loader_config,
 from ppcls_ext.engine.data import build_dataloader, build_dataset
 
 
+@pytest.mark.integration  # worker processes
 def test_full_training_recipe_yields_soft_targets_with_workers(tmp_path):
     make_dataset(str(tmp_path))
     cfg = loader_config(str(tmp_path), TRAIN_OPS, MIX_OPS, workers=2, class_num=3)
@@ -60,6 +61,7 @@ def _flip_pattern(loader):
     return [tuple(float(img[0, 0, 0]) for img in images) for images, _ in loader]
 
 
+@pytest.mark.integration  # worker processes
 def test_workers_draw_distinct_reproducible_augmentations(tmp_path):
     root = str(tmp_path)
     make_dataset(root, n=16, size=(8, 8))
@@ -152,7 +154,7 @@ def _first_batch_error(loader, timeout=60):
     return outcome.get("error")
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.integration)])
 def test_loading_errors_surface_instead_of_hanging(tmp_path, workers):
     root = str(tmp_path)
     make_dataset(root, n=4)

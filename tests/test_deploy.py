@@ -1,4 +1,5 @@
-"""Export and deployment: inference.yml, EMA export, backend parity, bad input."""
+"""Export and deployment: inference.yml, the weights exported (those eval uses), backend
+parity, bad input."""
 import importlib.metadata
 import os
 import subprocess
@@ -17,6 +18,8 @@ from ppcls_ext.export import export, to_onnx
 
 sys.path.insert(0, DEPLOY_PY)
 from predict_cls import ClsPredictor, list_inputs  # noqa: E402
+
+pytestmark = pytest.mark.integration  # exports a model, runs predictors (some as processes)
 
 WHEEL_DEPLOY_CFG = os.path.join(os.path.dirname(__import__("paddleclas").__file__), "deploy",
                                 "configs", "inference_cls.yaml")
@@ -100,21 +103,31 @@ def test_ort_layout_pass_keeps_gelus_blocked_with_identical_outputs(exported, tm
                                   reference.run(None, {name: x})[0])
 
 
-def test_ema_weights_are_exported_when_present(exported, digits, tmp_path):
+@pytest.mark.parametrize("use_ema", [False, True])
+def test_export_takes_the_weights_eval_takes(exported, digits, tmp_path, use_ema):
+    """A checkpoint prefix means its model weights (.pdparams), as PaddleClas's eval and
+    export load; Global.use_ema_weights=True means its EMA weights, for both alike."""
+    from ppcls_ext.engine import Engine
+
     ema = EConvNeXt_mini(class_num=10)
     ema.eval()
     prefix = str(tmp_path / "ckpt")
     paddle.save(exported["model"].state_dict(), prefix + ".pdparams")
     paddle.save(ema.state_dict(), prefix + ".pdema")
-    config = load(QUICK_START, [f"Global.pretrained_model={prefix}",
-                                f"Global.save_inference_dir={tmp_path}/inf",
-                                "Global.infer_add_softmax=False",
-                                f"Infer.PostProcess.class_id_map_file={digits}/label_list.txt"])
-    export(config)
+    overrides = [f"Global.pretrained_model={prefix}", f"Global.use_ema_weights={use_ema}",
+                 f"Global.save_inference_dir={tmp_path}/inf", "Global.infer_add_softmax=False",
+                 "Global.device=cpu", f"DataLoader.Eval.dataset.image_root={digits}",
+                 f"DataLoader.Eval.dataset.cls_label_path={digits}/val_list.txt",
+                 f"Infer.PostProcess.class_id_map_file={digits}/label_list.txt"]
+    export(load(QUICK_START, overrides))
+    evaluated = Engine(load(QUICK_START, overrides), mode="eval").model
+    evaluated.eval()
     x = np.random.rand(2, 3, 32, 32).astype(np.float32)
     out = _predictor(str(tmp_path / "inf"), digits).predict_batch(x)
+    expected = ema if use_ema else exported["model"]
     with paddle.no_grad():
-        np.testing.assert_allclose(out, ema(paddle.to_tensor(x)).numpy(), atol=1e-4)
+        np.testing.assert_allclose(out, expected(paddle.to_tensor(x)).numpy(), atol=1e-4)
+        np.testing.assert_allclose(out, evaluated(paddle.to_tensor(x)).numpy(), atol=1e-4)
 
 
 def test_predictor_cli_accepts_paddleclas_wheel_config(exported, digits, tmp_path):
@@ -175,7 +188,7 @@ def test_onnx_conversion_installs_nothing(exported, tmp_path):
 
 
 def test_fp16_without_tensorrt_is_refused(exported, digits):
-    """Issue 10, defect 8: ``use_fp16`` without TensorRT ran fp32 silently (PaddleClas's
+    """Regression: ``use_fp16`` without TensorRT ran fp32 silently (PaddleClas's
     predictor asserts); now one clear error names the keys."""
     for backend in ("paddle", "onnxruntime"):
         with pytest.raises(RuntimeError, match="use_fp16=True needs Global.use_gpu=True and "
@@ -194,7 +207,7 @@ class _Recorder:
 
 
 def test_tensorrt_converts_the_pir_model_with_the_exported_profile(tmp_path, monkeypatch):
-    """Issue 10, defect 8: TensorRT went through ``enable_tensorrt_engine`` (documented for
+    """Regression: TensorRT went through ``enable_tensorrt_engine`` (documented for
     .pdmodel programs) with a 3x224x224 profile whatever the export. Now
     ``paddle.tensorrt.convert`` (Paddle 3.x's route for PIR .json models) gets the
     inference.yml image size and the configured batch; mocked here (CPU build)."""

@@ -18,6 +18,8 @@ import backends  # noqa: E402
 from cpu_info import cpu_flags  # noqa: E402
 from predict_cls import ClsPredictor, list_inputs  # noqa: E402
 
+pytestmark = pytest.mark.integration  # exports a model, runs predictors (some as processes)
+
 pytest.importorskip("openvino")
 
 

@@ -6,6 +6,8 @@ import numpy as np
 import paddle
 import pytest
 
+pytestmark = pytest.mark.integration  # detection
+
 pytest.importorskip("ppdet")
 import ppcls_ext.det  # noqa: E402
 from ppcls_ext.arch.econvnext import EConvNeXt_mini, EConvNeXt_tiny  # noqa: E402
@@ -123,7 +125,9 @@ def test_pretrained_missing_file_is_one_warning(tmp_path, backbone_log):
 
 def test_pretrained_wrong_variant_is_an_error(tmp_path):
     _, path = _save_classifier(tmp_path, EConvNeXt_tiny, "tiny")
-    with pytest.raises(ValueError, match="does not fit E-ConvNeXt-mini"):
+    from ppcls_ext.io import WeightsFileError
+
+    with pytest.raises(WeightsFileError, match="does not fit E-ConvNeXt-mini"):  # a UserError
         EConvNeXt(arch="mini", pretrained=path)
 
 
@@ -203,3 +207,30 @@ def test_pretrain_weights_reads_a_classification_checkpoint_once(tmp_path, monke
     assert opened == [f"best{suffix}"]
     np.testing.assert_array_equal(detector.backbone.stages[2].blocks[4].pwconv1.weight.numpy(),
                                   classifier.stages[2].blocks[4].pwconv1.weight.numpy())
+
+
+def test_pretrain_weights_reads_a_detector_checkpoint_once(tmp_path, monkeypatch):
+    """A detector checkpoint as ``pretrain_weights`` of an E-ConvNeXt detector: the wrapper
+    reads it once and loads it with PaddleDetection's suffix matching (every weight, neck
+    included); PaddleDetection's loader, which would read the file again, is not called."""
+    from ppcls_ext.det.pretrain import wrap_load_pretrain_weight as _wrap
+    from ppcls_ext.io import state_dict as io_state_dict
+
+    cfg = load_config(f"{CONFIG_DIR}/ppyoloe_s_econvnext_mini_36e_coco.yml")
+    cfg["EConvNeXt"]["pretrained"] = None
+    cfg.num_classes = 3
+    source, target = create(cfg.architecture), create(cfg.architecture)
+    paddle.save(source.state_dict(), str(tmp_path / "det.pdparams"))
+    opened = []
+    real = io_state_dict.read_pickle
+    monkeypatch.setattr(io_state_dict, "read_pickle",
+                        lambda p: opened.append(os.path.basename(p)) or real(p))
+
+    def ppdet_loader(model, weights):
+        raise AssertionError("the file was read already: PaddleDetection must not read it again")
+
+    _wrap(ppdet_loader)(target, str(tmp_path / "det"))
+    assert opened == ["det.pdparams"]
+    loaded = target.state_dict()
+    for key, value in source.state_dict().items():
+        np.testing.assert_array_equal(loaded[key].numpy(), value.numpy())

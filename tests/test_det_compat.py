@@ -4,6 +4,8 @@ import numpy as np
 import paddle
 import pytest
 
+pytestmark = pytest.mark.integration  # detection
+
 pytest.importorskip("ppdet")
 import ppcls_ext.det  # noqa: E402
 from ppcls_ext.det import compat  # noqa: E402
@@ -57,7 +59,7 @@ def test_assigner_int32_labels(run, cls_path):
     import importlib
     module, name = cls_path.rsplit(".", 1)
     cls = getattr(importlib.import_module(module), name)
-    with pytest.raises(Exception):  # Paddle 3: no int64 + int32 promotion
+    with pytest.raises(TypeError, match="Type promotion only support .* x: int64, y: int32"):
         run(cls.forward.__wrapped__, _assigner_inputs("int32"))
     labels32, bboxes32, scores32 = run(cls.forward, _assigner_inputs("int32"))[:3]
     labels64, bboxes64, scores64 = run(cls.forward.__wrapped__, _assigner_inputs("int64"))[:3]
@@ -105,7 +107,8 @@ def test_multiclass_nms_in_a_pir_program():
         original = ops.multiclass_nms
         ops.multiclass_nms = original.__wrapped__
         try:
-            with pytest.raises(Exception):
+            with pytest.raises(TypeError, match="'%BBoxes' in operator multiclass_nms3 should "
+                                                "be one of .*Variable.*but received : Value"):
                 paddle.jit.to_static(_Nms(), full_graph=True)(boxes, scores)
         finally:
             ops.multiclass_nms = original

@@ -14,6 +14,8 @@ from ppcls_ext.det.digits_det import (DEFAULTS, INK_THRESHOLD, PRESETS, ink_box,
                                       prepare_digits_det, preset_settings)
 from ppcls_ext.engine.data.digits import load_digits_uint8, stratified_split
 
+pytestmark = pytest.mark.integration  # detection
+
 SMALL = dict(train_scenes=12, val_scenes=6, image_size=96, min_digits=2, max_digits=5,
              min_size=16, max_size=36)
 

@@ -8,6 +8,8 @@ from PIL import Image
 
 from ppcls_ext.det.history import EvalHistory, plot_history
 
+pytestmark = pytest.mark.integration  # detection
+
 
 class _Metric:
     def __init__(self, stats):

@@ -9,7 +9,9 @@ import numpy as np
 import paddle
 import pytest
 
-from det_helpers import make_tiny_coco, tiny_config
+from det_helpers import make_tiny_coco, spread_outputs, tiny_config
+
+pytestmark = pytest.mark.integration  # detection: exports and predicts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "deploy", "python"))
@@ -17,21 +19,6 @@ sys.path.insert(0, os.path.join(ROOT, "deploy", "python"))
 import predict_det  # noqa: E402
 
 TOP = 20  # boxes compared per image, by score
-
-
-def _spread_outputs(model):
-    """At initialisation PP-YOLOE scores every anchor 0.01 with the same box (zero prediction
-    weights, and features fading to ~1e-9 through std-0.02 convolutions): He-initialised
-    convolutions and small random prediction weights give distinct scores and boxes, so
-    parity is not tested on ties."""
-    paddle.seed(1)
-    he = paddle.nn.initializer.KaimingNormal()
-    for layer in model.sublayers():
-        if isinstance(layer, paddle.nn.Conv2D):
-            he(layer.weight)
-    for conv, std in [(c, 3e-3) for c in model.yolo_head.pred_cls] + \
-            [(c, 1e-3) for c in model.yolo_head.pred_reg]:
-        conv.weight.set_value(paddle.randn(conv.weight.shape) * std)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +34,7 @@ def exported(tmp_path_factory):
     merge_config({"PPYOLOEHead": {"nms": {"score_threshold": 0.0, "keep_top_k": 100}}})
     trainer = Trainer(cfg, mode="test")
     trainer.model.eval()
-    _spread_outputs(trainer.model)
+    spread_outputs(trainer.model)
     images = [os.path.join(data, "images", f"val_{i}.png") for i in range(3)]
     steps = [dict(type=name, **args) for t in cfg.TestReader["sample_transforms"][1:]
              for name, args in t.items()]

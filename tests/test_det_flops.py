@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+pytestmark = pytest.mark.integration  # detection
+
 pytest.importorskip("ppdet")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,3 +43,19 @@ def test_format_table_reports_difference_to_paper():
                   paper=20.0)]
     text = flops.format_table(table, 4, 640)
     assert "| x (`c.yml`) | 1.00 | 21.00 | 20.00 | 20.0 | +0.0% |" in text
+
+
+def test_yolov10_rows_and_table_format():
+    # the YOLOv10 rows are measured by tests/test_det_yolov10_config.py; here: the table the
+    # tool prints and the rows it measures (each at its data set's class count)
+    assert [(r[1], r[2], r[3]) for r in flops.YOLOV10_ROWS] == [
+        ("yolov10_m_econvnext_tiny_36e_coco.yml", 8, 69.9),
+        ("yolov10_l_econvnext_tiny_36e_coco.yml", 4, 78.0),
+        ("yolov10_m_convnext_tiny_36e_coco.yml", 8, 94.3),
+        ("yolov10_l_36e_coco.yml", 4, 120.0)]
+    table = [dict(label="y", config="y.yml", classes=8, backbone_gmacs=16.69, gflops=69.94,
+                  paper=69.9)]
+    text = flops.format_yolov10_table(table, 640)
+    assert "| y (`y.yml`) | 8 | 16.69 | 69.94 | 69.9 | +0.06% |" in text
+    for gflops in ("69.94", "78.00", "94.34", "120.41"):
+        assert f"| {gflops} |" in DOCS  # docs/detection.md has the tool's YOLOv10 table

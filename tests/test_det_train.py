@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.integration  # detection: trains, exports, runs the tools
+
 pytest.importorskip("ppdet")
 
 from det_helpers import make_tiny_coco, tiny_config  # noqa: E402
@@ -171,7 +173,7 @@ def test_missing_weights_and_config_are_one_line(monkeypatch, capsys, trained):
 def test_trapped_weights_never_run_their_payload(trained, tmp_path, tool, argv):
     """PaddleDetection loads ``weights``/``-r``/``pretrain_weights`` with ``paddle.load``
     itself: the det tools route every such load through the project's allow-list too."""
-    from test_safe_load import write_trap
+    from weights_helpers import write_trap
 
     tmp, _, cfg, _ = trained
     marker = tmp_path / "PWNED"

@@ -239,3 +239,24 @@ print("OK")
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "OK"
+
+
+def test_train_tool_with_the_wrong_num_classes_is_one_error_line(tmp_path):
+    """tools/det/train.py on the sonar config (8 classes) with a 2-class data set: one
+    ``error:`` line naming the annotation file and the fix, exit status 2, no file written."""
+    import subprocess
+    root = make_tiny_coco(str(tmp_path / "data"), n_train=2, n_val=1, size=64)
+    tool = os.path.join(os.path.dirname(CONFIG_DIR), "..", "tools", "det", "train.py")
+    result = subprocess.run(
+        [sys.executable, tool, "-c", os.path.join(CONFIG_DIR,
+                                                 "yolov10_m_econvnext_tiny_36e_coco.yml"),
+         "-o", "use_gpu=false", f"save_dir={tmp_path}/output",
+         f"TrainDataset.dataset_dir={root}", "TrainDataset.image_dir=images",
+         "TrainDataset.anno_path=train.json"],
+        capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr
+    assert "train.json has 2 categories but num_classes is 8; set num_classes: 2" in errors[0]
+    written = [f for _, _, files in os.walk(tmp_path / "output") for f in files]
+    assert written == []  # no checkpoint, no log

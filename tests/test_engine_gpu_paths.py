@@ -1,4 +1,4 @@
-"""GPU-path correctness of the engine (issue 10), reproduced on CPU.
+"""GPU-path correctness of the engine, reproduced on CPU.
 
 Each test here failed on the engine before its fix; the figure it failed with is named in
 the test's docstring. Multi-rank cases run under the gloo 2-process launch
@@ -19,6 +19,8 @@ from ppcls_ext.engine import Engine
 from ppcls_ext.engine import engine as engine_module
 from ppcls_ext.engine import loops
 
+pytestmark = pytest.mark.integration  # trains (and launches 2 processes)
+
 
 def _engine(data, out, epochs=3, batch_size=4, extra=(), mode="train"):
     overrides = tiny_overrides(data, out, epochs=epochs, batch_size=batch_size,
@@ -27,7 +29,7 @@ def _engine(data, out, epochs=3, batch_size=4, extra=(), mode="train"):
 
 
 def test_resume_with_other_steps_per_epoch_keeps_the_schedule(data, tmp_path, monkeypatch):
-    """Defect 1: 3 epochs, epoch 1 at batch 4 (6 steps), resumed at batch 8 (3 steps per
+    """Regression: 3 epochs, epoch 1 at batch 4 (6 steps), resumed at batch 8 (3 steps per
     epoch). Before the fix the restored scheduler counted 6 steps done of the new 3-step
     epochs and the periodic cosine ended at 1.0e-3 instead of eta_min 1e-5."""
     out = str(tmp_path / "out")
@@ -77,7 +79,7 @@ def pretrained(data, tmp_path):
 
 
 def test_ema_starts_from_the_pretrained_weights(data, tmp_path, pretrained):
-    """Defect 2: the EMA copied the model before Global.pretrained_model was loaded, so a
+    """Regression: the EMA copied the model before Global.pretrained_model was loaded, so a
     fine-tune's EMA started from the random init (max |EMA - pretrained| 0.51 before)."""
     path, weights = pretrained
     engine = _engine(data, str(tmp_path / "out"), extra=[
@@ -131,7 +133,7 @@ AMP_O2 = ["AMP.use_amp=True", "AMP.level=O2", "AMP.scale_loss=1024.0"]
 
 
 def test_amp_o2_ema_moves_and_is_fp32(data, tmp_path, monkeypatch):
-    """Defect 3a: built from the decorated model, the EMA wrote into the cast copies that
+    """Regression: built from the decorated model, the EMA wrote into the cast copies that
     ``state_dict()`` returns under ``save_dtype``: after 6 steps at decay 0.5 it had not
     moved (max |EMA - init| 0.0 before)."""
     amp = FakeGPUAmp(monkeypatch)
@@ -146,7 +148,7 @@ def test_amp_o2_ema_moves_and_is_fp32(data, tmp_path, monkeypatch):
 
 
 def test_amp_o2_loads_fp32_weights_before_casting(data, tmp_path, monkeypatch, pretrained):
-    """Defect 3b: pretrained weights were loaded after decorate cast the parameters to
+    """Regression: pretrained weights were loaded after decorate cast the parameters to
     float16: ``set_state_dict`` raised "Variable dtype not match" before."""
     path, weights = pretrained
     FakeGPUAmp(monkeypatch, cast_params=True)
@@ -160,7 +162,7 @@ def test_amp_o2_loads_fp32_weights_before_casting(data, tmp_path, monkeypatch, p
 
 
 def test_amp_o2_eval_decorates_the_model_alone(data, tmp_path, monkeypatch):
-    """Defect 3c: eval/infer unpacked two values from ``decorate(models=...)`` which returns
+    """Regression: eval/infer unpacked two values from ``decorate(models=...)`` which returns
     the model alone without an optimizer (TypeError before)."""
     amp = FakeGPUAmp(monkeypatch)
     engine = _engine(data, str(tmp_path / "out"), extra=AMP_O2, mode="eval")
@@ -171,7 +173,7 @@ def test_amp_o2_eval_decorates_the_model_alone(data, tmp_path, monkeypatch):
 
 
 def test_amp_use_fp16_test_and_use_promote_are_honoured(data, tmp_path, monkeypatch):
-    """Defect 4: ``AMP.use_fp16_test`` (in PaddleClas's own configs) was an unknown key and
+    """Regression: ``AMP.use_fp16_test`` (in PaddleClas's own configs) was an unknown key and
     ``AMP.use_promote`` never reached ``auto_cast`` (ConfigError before)."""
     amp = FakeGPUAmp(monkeypatch)
     o1 = ["AMP.use_amp=True", "AMP.level=O1", "AMP.use_promote=False"]
@@ -214,7 +216,7 @@ def two_ranks(data, tmp_path_factory):
 
 @pytest.mark.distributed
 def test_ddp_every_rank_has_the_same_ema(two_ranks):
-    """Defect 2 (multi-rank): seeded with seed + rank and copied before DataParallel's
+    """Regression (multi-rank): seeded with seed + rank and copied before DataParallel's
     broadcast, each rank's EMA started from its own random init (sums of |EMA trainable
     parameters| 118646.38 vs 118656.75 on ranks 0/1 before)."""
     assert two_ranks[0]["model_sum"] == two_ranks[1]["model_sum"]
@@ -225,7 +227,7 @@ def test_ddp_every_rank_has_the_same_ema(two_ranks):
 
 @pytest.mark.distributed
 def test_ddp_eval_loss_covers_every_rank(two_ranks):
-    """Defect 6: only the top-k counts were all-reduced; each rank logged the loss of its own
+    """Regression: only the top-k counts were all-reduced; each rank logged the loss of its own
     shard (CELoss 1.1033 on rank 0, 1.0884 on rank 1 before)."""
     first, second = two_ranks[0]["eval"], two_ranks[1]["eval"]
     assert first["loss"] == pytest.approx(second["loss"], rel=1e-6)
@@ -234,7 +236,7 @@ def test_ddp_eval_loss_covers_every_rank(two_ranks):
 
 @pytest.mark.distributed
 def test_ddp_accumulation_skips_all_reduce_between_boundaries(two_ranks):
-    """Defect 7 (no_sync): every micro-step all-reduced; after the first micro-step of two
+    """Regression (no_sync): every micro-step all-reduced; after the first micro-step of two
     both ranks held the same averaged gradient (|grad| 11636.69 on both before). Under
     ``no_sync`` each keeps its own until the boundary. And 3 micro-batches with
     update_freq 2: the third is trimmed (3 iterations ran before)."""
@@ -244,7 +246,7 @@ def test_ddp_accumulation_skips_all_reduce_between_boundaries(two_ranks):
 
 
 def test_accumulation_trims_the_epoch_to_whole_steps(data, tmp_path):
-    """Defect 7 (trim): 6 micro-batches with update_freq 4 ran all 6, and the gradients of
+    """Regression (trim): 6 micro-batches with update_freq 4 ran all 6, and the gradients of
     the last 2 stayed in the parameters for the next epoch's first step (|grad| > 0 and 6
     iterations before)."""
     engine = _engine(data, str(tmp_path / "out"), extra=["Global.update_freq=4"])
@@ -263,7 +265,7 @@ def test_update_freq_beyond_the_epoch_is_refused(data, tmp_path):
 
 
 def test_no_host_sync_between_forward_and_backward(data, tmp_path, monkeypatch):
-    """Defect 5 (sync): ``float(loss)`` in the finiteness check fetched the loss from the
+    """Regression (sync): ``float(loss)`` in the finiteness check fetched the loss from the
     device before every backward, stalling a GPU's stream (1 fetch between forward and
     backward per iteration before). The one fetch per step comes after the step."""
     engine = _engine(data, str(tmp_path / "out"), epochs=2)
@@ -285,7 +287,7 @@ def test_no_host_sync_between_forward_and_backward(data, tmp_path, monkeypatch):
 
 @pytest.mark.distributed
 def test_ddp_non_finite_loss_on_one_rank_stops_every_rank(data, tmp_path):
-    """Defect 5 (stop together): rank 1 alone saw a NaN loss and raised before backward;
+    """Regression (stop together): rank 1 alone saw a NaN loss and raised before backward;
     rank 0 waited in the gradient all-reduce until the launcher killed it (no stop
     message on rank 0 before). Now both stop with the same clear error."""
     ranks, logs, result = _launch("nan", data, tmp_path, timeout=240)
@@ -299,7 +301,7 @@ PADDLECLAS_CONVNEXT = os.path.join(ROOT, "tests", "data", "paddleclas_ConvNeXt_t
 
 def test_paddleclas_convnext_config_trains_an_iteration(tmp_path):
     """PaddleClas's own ConvNeXt_tiny config (AMP and EMA blocks as they are, Arch swapped
-    to EConvNeXt_tiny) validates and trains: before issue 10 it stopped at once with
+    to EConvNeXt_tiny) validates and trains: before the fix it stopped at once with
     "unknown key AMP.'use_fp16_test'". Overridden: paths, device, batch size, and
     update_freq 4 -> 1 so that one 224x224 image makes one optimizer step on CPU."""
     root = make_split(str(tmp_path), 1, classes=1, size=(40, 30))

@@ -12,6 +12,8 @@ from paddle.jit.dy2static.program_translator import StaticFunction
 from engine_helpers import QUICK_START, load, tiny_overrides
 from ppcls_ext.engine import Engine, loops
 
+pytestmark = pytest.mark.integration  # trains
+
 
 def _engine(data, out, *extra, mode="train"):
     return Engine(load(QUICK_START, tiny_overrides(data, out, epochs=1, extra=[
@@ -68,7 +70,7 @@ def test_train_metrics_are_computed_and_logged(data, tmp_path):
     assert len(hits) == 6  # every step, as PaddleClas's update_metric
     assert result["top1"] == pytest.approx(sum(hits) / 24)
     assert result["top5"] == 1.0  # 3 classes: top-5 always holds the label
-    log = open(os.path.join(str(tmp_path), "train.log")).read()
+    log = open(os.path.join(str(tmp_path), "EConvNeXt_mini", "train.log")).read()
     assert re.search(r"\[Iter: 5/6\]lr: [0-9.]+, CELoss: [0-9.]+, loss: [0-9.]+, "
                      r"top1: [0-9.]+, top5: 1.00000, batch_cost", log)
 

@@ -16,6 +16,8 @@ from engine_helpers import IMAGENET, QUICK_START, ROOT, load, make_split, tiny_o
 from ppcls_ext.engine import Engine
 from ppcls_ext.engine import loops
 
+pytestmark = pytest.mark.integration  # trains, runs the tools as processes
+
 TRAIN_LINE = re.compile(r"\[Train\]\[Epoch (\d+)/(\d+)\]\[Iter: (\d+)/(\d+)\]lr: ([0-9.e-]+), "
                         r"CELoss: [0-9.]+, loss: [0-9.]+, top1: [0-9.]+, top5: [0-9.]+, "
                         r"batch_cost: [0-9.]+s, reader_cost: [0-9.]+s, ips: [0-9.]+ samples/s, "
@@ -36,7 +38,7 @@ def test_train_eval_infer_cli_writes_paddleclas_layout(data, tmp_path):
     out = str(tmp_path / "out")
     result = run_tool("train", tiny_overrides(data, out, extra=["Global.save_interval=1"]))
     assert result.returncode == 0, result.stderr[-3000:]
-    log = open(os.path.join(out, "train.log")).read()
+    log = open(os.path.join(out, "EConvNeXt_mini", "train.log")).read()
     assert len(TRAIN_LINE.findall(log)) >= 12 and len(EVAL_LINE.findall(log)) == 2
     model_dir = os.path.join(out, "EConvNeXt_mini")
     for prefix in ("latest", "best_model", "epoch_1", "epoch_2"):
@@ -63,7 +65,7 @@ def test_sigkill_mid_epoch_then_resume_continues_at_right_epoch_and_lr(data, tmp
     cmd = [sys.executable, os.path.join(ROOT, "tools", "train.py"), "-c", QUICK_START]
     for o in overrides:
         cmd += ["-o", o]
-    log_path = os.path.join(out, "train.log")
+    log_path = os.path.join(out, "EConvNeXt_mini", "train.log")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     try:  # kill in the middle of epoch 2, after `latest` of epoch 1 exists
@@ -171,11 +173,13 @@ def test_imagenet_config_trains_one_iteration(variant, tmp_path):
     assert engine.optimizer.get_lr() == pytest.approx(2.5e-4 / 20)
 
 
-def test_update_freq_accumulates_and_amp_on_cpu_warns(data, tmp_path):
+def test_update_freq_accumulates_and_amp_on_cpu_warns(data, tmp_path, ppcls_warnings):
     config = load(QUICK_START, tiny_overrides(data, str(tmp_path), extra=[
         "Global.update_freq=2", "AMP.use_amp=True", "AMP.level=O1"]))
     engine = Engine(config, "train")
     assert engine.amp_level is None  # CPU: fp32 with a warning
+    assert ppcls_warnings == ["AMP is configured but the device is CPU: running in fp32 "
+                              "(AMP needs a GPU)."]
     loops.train_epoch(engine, 1)
     assert engine.states["global_step"] == 3  # 6 iterations / update_freq 2
 
@@ -202,7 +206,7 @@ def test_two_process_launch_trains_with_one_set_of_checkpoints(data, tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
     logs = {p: open(p).read() for p in glob.glob(str(tmp_path / "log" / "workerlog.*"))}
     assert result.returncode == 0, result.stderr[-2000:] + "".join(logs.values())[-3000:]
-    log = open(os.path.join(out, "train.log")).read()
+    log = open(os.path.join(out, "EConvNeXt_mini", "train.log")).read()
     # 24 images over 2 ranks x batch 4: 3 iterations per rank per epoch
     assert "[Train][Epoch 1/2][Iter: 2/3]" in log and "[Iter: 3/" not in log
     assert len(EVAL_LINE.findall(log)) == 2

@@ -28,6 +28,8 @@ from ppcls_ext.engine import Engine, loops
 from ppcls_ext.io import checkpoint
 from ppcls_ext.engine.lr import build_lr
 
+pytestmark = pytest.mark.integration  # trains in processes and kills them
+
 EPOCHS, STEPS = 2, 6  # 24 images, batch 4
 DRIVER = os.path.join(ROOT, "tests", "fault_driver.py")
 
@@ -140,6 +142,7 @@ def _trial(data, tmp_path, seed, kind, die_after_renames=None, index=None):
     print(f"FAULT-TRIAL seed={seed} kind={kind} killed_at={killed_at} exit={code} "
           f"survived: {outcome}")
     shutil.rmtree(out, ignore_errors=True)
+    return outcome
 
 
 @pytest.mark.parametrize("seed,kind,index", [(1, "train", 7), (2, "save", 3)])
@@ -147,7 +150,9 @@ def test_sigkill_at_a_random_point_resumes_from_the_last_complete_checkpoint(
         data, tmp_path, seed, kind, index):
     # in the default run: a kill in epoch 2 (step 7 + up to 0.3 s), and one at a random moment
     # of the last save (`latest` of epoch 2); the slow test draws both at random
-    _trial(data, tmp_path, seed, kind, index=index)
+    outcome = _trial(data, tmp_path, seed, kind, index=index)
+    # epoch 1's checkpoint is complete in both plans: a resume, never "no checkpoint yet"
+    assert outcome.startswith("resumed from the epoch-"), outcome
 
 
 @pytest.mark.parametrize("renames", [pytest.param(1, marks=pytest.mark.slow), 2])
@@ -155,7 +160,8 @@ def test_sigkill_between_the_renames_of_a_save_is_rolled_forward(data, tmp_path,
     # epoch_1, latest and epoch_2 take renames 1-9; then `latest` of epoch 2 gets its
     # .pdparams (1) or .pdparams and .pdopt (2) renamed, not yet .pdstates: without the
     # journal, epoch-2 weights with epoch-1 states (a mixed checkpoint)
-    _trial(data, tmp_path, 100 + renames, "none", die_after_renames=9 + renames)
+    outcome = _trial(data, tmp_path, 100 + renames, "none", die_after_renames=9 + renames)
+    assert outcome.startswith("resumed from the epoch-2 checkpoint"), outcome  # rolled forward
 
 
 @pytest.mark.slow
@@ -239,7 +245,8 @@ def test_two_process_run_with_one_rank_killed_stops_in_bounded_time(data, tmp_pa
     launcher = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 cwd=str(tmp_path), start_new_session=True)
     try:
-        rank1 = _wait_for_training_rank(launcher, os.path.join(out, "train.log"), rank=1)
+        rank1 = _wait_for_training_rank(
+            launcher, os.path.join(out, "EConvNeXt_mini", "train.log"), rank=1)
         rank1.send_signal(signal.SIGKILL)
         killed = time.time()
         code = launcher.wait(timeout=180)  # bounded: raises TimeoutExpired on a hang

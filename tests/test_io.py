@@ -57,9 +57,11 @@ def test_resolve_prefix_suffix_ema_and_missing(tmp_path):
     _touch(base + ".pdparams", age=60)  # older: the newer .safetensors still wins
     assert resolve_weights_path(base) == base + ".safetensors"
     assert resolve_weights_path(base + ".pdparams") == base + ".pdparams"  # explicit suffix
-    assert resolve_weights_path(base, prefer_ema=True) == base + ".safetensors"  # no EMA yet
+    with pytest.raises(FileNotFoundError, match="use_ema_weights=True but .*has no EMA"):
+        resolve_weights_path(base, use_ema=True)  # no EMA yet
     _touch(base + ".ema.safetensors")
-    assert resolve_weights_path(base + ".pdparams", prefer_ema=True) == base + ".ema.safetensors"
+    assert resolve_weights_path(base + ".pdparams", use_ema=True) == base + ".ema.safetensors"
+    assert resolve_weights_path(base) == base + ".safetensors"  # a prefix: the model weights
     assert find_weights(base, ema=True) == base + ".ema.safetensors"
     with pytest.raises(FileNotFoundError, match="nope.pdema"):
         resolve_weights_path(str(tmp_path / "nope.pdema"))

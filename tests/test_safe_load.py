@@ -18,31 +18,9 @@ from ppcls_ext.io import load_checkpoint, load_ema, save_checkpoint
 from ppcls_ext.engine.optimizer import build_optimizer
 from ppcls_ext.export import load_export_weights
 from ppcls_ext.io import UnsafeCheckpointError, read_pickle
+from weights_helpers import write_trap
 
 SUFFIXES = (".pdparams", ".pdopt", ".pdema", ".pdstates", ".safetensors")
-
-
-class _Payload:
-    """Unpickling this runs a shell command that creates ``marker``."""
-
-    def __init__(self, marker, via="system"):
-        self.marker, self.via = str(marker), via
-
-    def __reduce__(self):
-        if self.via == "eval":  # the global Paddle's own DenseTensor reduce uses
-            return eval, (f"open({self.marker!r}, 'w').close()",)
-        if self.via == "popen":
-            return subprocess.Popen, (["touch", self.marker],)
-        return os.system, (f"touch {self.marker}",)
-
-
-def write_trap(path, marker, via="system", state=None):
-    """A plausible checkpoint (real tensors as numpy, as paddle.save writes) with a payload."""
-    obj = dict(state or {"stem.conv1.weight": np.zeros([2, 2], "float32")})
-    obj["__evil__"] = _Payload(marker, via)
-    with open(path, "wb") as f:
-        pickle.dump(obj, f, protocol=4)
-    return str(path)
 
 
 @pytest.fixture
@@ -117,7 +95,7 @@ def test_export_refuses_trapped_ema_and_weights(tmp_path, marker):
     paddle.save(model.state_dict(), prefix + ".pdparams")
     write_trap(prefix + ".pdema", marker)
     with pytest.raises(UnsafeCheckpointError, match="ckpt.pdema"):
-        load_export_weights(model, prefix)
+        load_export_weights(model, prefix, use_ema=True)
     os.remove(prefix + ".pdema")
     write_trap(prefix + ".pdparams", marker)
     with pytest.raises(UnsafeCheckpointError, match="ckpt.pdparams"):
@@ -153,6 +131,7 @@ def _one_error_line(tool, returncode, stderr):
     return lines[0]
 
 
+@pytest.mark.integration  # runs the tools as processes
 def test_command_line_tools_never_run_the_payload(tmp_path, marker, tiny_data):
     """The reported exploit (tools/eval.py with Global.pretrained_model) and the converter,
     as processes, run side by side: one 'error:' line naming file and refused global."""
@@ -169,6 +148,7 @@ def test_command_line_tools_never_run_the_payload(tmp_path, marker, tiny_data):
     assert not (tmp_path / "out.safetensors").exists()
 
 
+@pytest.mark.integration  # runs the export tool
 def test_engine_resume_and_export_tool_refuse(tmp_path, marker, tiny_data, monkeypatch, capsys):
     """Training resume and evaluation through the Engine, and tools/export_model.py's main."""
     from engine_helpers import load

@@ -172,10 +172,11 @@ def test_checkpoint_in_safetensors_resumes_and_exports_ema(tmp_path):
     np.testing.assert_array_equal(_outputs(fresh, x), _outputs(model, x))
     np.testing.assert_array_equal(_outputs(fresh_ema.module, x), _outputs(ema.module, x))
     exported = EConvNeXt_mini(class_num=4)
-    assert load_export_weights(exported, base).endswith("latest.ema.safetensors")
+    assert load_export_weights(exported, base, use_ema=True).endswith("latest.ema.safetensors")
     np.testing.assert_array_equal(_outputs(exported, x), _outputs(ema.module, x))
 
 
+@pytest.mark.integration  # trains
 def test_training_saves_safetensors_and_eval_reads_them(tmp_path):
     from ppcls_ext.engine import Engine
 
@@ -197,11 +198,11 @@ def test_training_saves_safetensors_and_eval_reads_them(tmp_path):
 
 
 def test_authors_checkpoint_converts_straight_to_safetensors(tmp_path):
-    from test_arch_weights import _authors_naming
+    from weights_helpers import authors_naming
 
     ref = EConvNeXt_mini(class_num=5)
     src = str(tmp_path / "authors.pdparams")
-    paddle.save(_authors_naming(ref.state_dict()), src)
+    paddle.save(authors_naming(ref.state_dict()), src)
     dst = str(tmp_path / "ours.safetensors")
     assert convert_weights.main(["--src", src, "--dst", dst, "--arch", "EConvNeXt_mini"]) == 0
     x = paddle.randn([1, 3, 32, 32])

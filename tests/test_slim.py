@@ -88,18 +88,19 @@ def test_bad_slim_section_is_one_clear_error(slim, message):
         validate_config(config, "cfg.yaml")
 
 
+@pytest.mark.integration  # trains and exports
 def test_qat_trains_from_float_checkpoint_and_exports_int8(data, tmp_path):
     """QAT: Engine with the Slim config wraps the model after loading the float weights, trains
     a few iterations, saves a QAT checkpoint; export writes a QDQ ONNX whose outputs match the
     QAT model's simulated int8."""
     from ppcls_ext.engine import Engine
     from ppcls_ext.slim.export import export_qat
-    from ppcls_ext.slim.qat import is_qat_state
+    from ppcls_ext.slim.qat import is_qat_state, prepare_qat
 
     float_model = trained_float_model(str(tmp_path / "float"))
     out = str(tmp_path / "out")
     config = load(QAT_CONFIG, overrides(data, out, [f"Global.pretrained_model={tmp_path}/float"]))
-    engine = Engine(config, "train")
+    engine = Engine(config, "train", prepare_model=prepare_qat)
     assert engine.quanter is not None
     wrapped = dict(engine.model.named_sublayers())["stages.0.blocks.0.pwconv1._layer"]
     np.testing.assert_array_equal(  # the float weights went in before wrapping
@@ -118,7 +119,7 @@ def test_qat_trains_from_float_checkpoint_and_exports_int8(data, tmp_path):
 
     x = val_images(data)
     eval_config = load(QAT_CONFIG, overrides(data, out, [f"Global.pretrained_model={best}"]))
-    eval_engine = Engine(eval_config, "eval")
+    eval_engine = Engine(eval_config, "eval", prepare_model=prepare_qat)
     eval_engine.model.eval()
     with paddle.no_grad():
         simulated = eval_engine.model(paddle.to_tensor(x)).numpy()
@@ -133,6 +134,17 @@ def test_qat_trains_from_float_checkpoint_and_exports_int8(data, tmp_path):
     assert np.abs(compiled(x)[0] - simulated).max() < 0.05 * scale
 
 
+def test_engine_with_slim_and_no_qat_hook_is_a_config_error(data, tmp_path):
+    """The engine does not import slim: a Slim.quant config built without the hook the tools
+    pass fails with one line instead of silently training a float model."""
+    from ppcls_ext.engine import Engine
+
+    config = load(QAT_CONFIG, overrides(data, str(tmp_path / "out")))
+    with pytest.raises(ConfigError, match=r"Slim\.quant needs the QAT hook: run tools/train\.py"):
+        Engine(config, "train")
+
+
+@pytest.mark.integration  # exports
 def test_ptq_writes_qdq_onnx_close_to_float(data, tmp_path):
     from ppcls_ext.slim.ptq import quantize_post
 
@@ -205,6 +217,7 @@ def test_export_of_slim_config_refuses_float_weights(data, tmp_path):
     assert not os.path.exists(os.path.join(tmp_path, "inference"))
 
 
+@pytest.mark.integration  # runs tools/quant_post.py as a process
 def test_ptq_without_calibration_images_is_one_clear_line(data, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -77,6 +77,25 @@ def _require(path, what):
 
 
 class PaddleInferenceBackend:
+    """Paddle Inference on ``inference.json`` + ``inference.pdiparams`` (Paddle 3 PIR export).
+
+    Args:
+        model_dir: the folder ``tools/export_model.py`` wrote.
+        g: the deploy config's ``Global`` section: ``use_gpu``, ``gpu_mem`` (MB), ``gpu_id``,
+            ``enable_mkldnn`` (oneDNN, default on), ``cpu_num_threads``, ``precision`` (fp32 |
+            bf16: oneDNN bf16 where the CPU has AVX512-BF16 or AMX, else fp32 with a warning),
+            ``use_tensorrt`` / ``use_fp16`` (GPU, through ``paddle.tensorrt``), ``ir_optim``,
+            ``enable_profile``.
+
+    Set up as the paddleclas wheel's ``deploy/utils/predictor.py`` does, without
+    ``enable_memory_optim()`` (it breaks PIR models on Paddle 3.3.1). ``precision`` names what
+    runs; an int8 export runs its float graph here (warned once).
+
+    Raises:
+        FileNotFoundError: a model or parameters file is missing.
+        BackendError: ``use_gpu`` on a Paddle without CUDA.
+    """
+
     def __init__(self, model_dir, g):
         from paddle import inference
 
@@ -129,6 +148,7 @@ class PaddleInferenceBackend:
         config.enable_onednn_bfloat16()
 
     def __call__(self, batch):
+        """``[N, C, H, W]`` float32 batch -> ``[N, class_num]`` numpy output (create_backend)."""
         self.input.reshape(batch.shape)
         self.input.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
         self.predictor.run()
@@ -136,6 +156,17 @@ class PaddleInferenceBackend:
 
 
 class OnnxRuntimeBackend:
+    """ONNX Runtime on ``inference.onnx`` (``tools/export_model.py --onnx``), CPU (or CUDA when
+    ``Global.use_gpu``), ``Global.cpu_num_threads`` intra-op threads, full graph optimisation
+    unless ``Global.ir_optim`` is false, and the project's layout pass that keeps GELU on ONNX
+    Runtime's blocked tensors (``ort_layout.py``; ``Global.ort_blocked_elementwise``).
+    Int8 (QDQ) exports run, but no faster than fp32 (warned once).
+
+    Raises:
+        BackendError: onnxruntime is not installed.
+        FileNotFoundError: ``inference.onnx`` is missing.
+    """
+
     def __init__(self, model_dir, g):
         self.precision = requested_precision(g, "onnxruntime")
         warn_int8_once(model_dir, "onnxruntime", "ONNX Runtime runs it, but no faster than "
@@ -164,6 +195,7 @@ class OnnxRuntimeBackend:
         self.device = self.session.get_providers()[0]
 
     def __call__(self, batch):
+        """``[N, C, H, W]`` float32 batch -> ``[N, class_num]`` numpy output (create_backend)."""
         return self.session.run(None, {self.input_name: batch.astype(np.float32)})[0]
 
 
@@ -171,7 +203,17 @@ class OpenVinoBackend:
     """OpenVINO on CPU from ``inference.onnx`` (its Paddle frontend reads only the legacy
     ``.pdmodel`` format, not the PIR ``inference.json`` that Paddle 3 exports): latency hint,
     ``Global.cpu_num_threads`` threads, and an explicit inference precision, because on CPUs
-    with AVX512-BF16 or AMX OpenVINO would otherwise pick bf16 by itself."""
+    with AVX512-BF16 or AMX OpenVINO would otherwise pick bf16 by itself.
+
+    ``Global.precision`` fp32 | bf16 sets the float precision; ``precision`` is read back from
+    the compiled model and, for an int8 (QDQ) export, reads ``int8+fp32`` or ``int8+bf16``:
+    OpenVINO runs its quantized convolutions in int8 (the one backend here that makes int8
+    faster, about 1.8x for mini: benchmarks/results/cpu_latency_summary.md).
+
+    Raises:
+        BackendError: openvino is not installed, or ``Global.use_gpu`` is set (CPU only here).
+        FileNotFoundError: ``inference.onnx`` is missing.
+    """
 
     HINTS = {"fp32": "f32", "bf16": "bf16"}
 
@@ -215,6 +257,7 @@ class OpenVinoBackend:
         return counts
 
     def __call__(self, batch):
+        """``[N, C, H, W]`` float32 batch -> ``[N, class_num]`` numpy output (create_backend)."""
         out = self.request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
         return next(iter(out.values())).copy()
 
@@ -234,6 +277,20 @@ def check_input(batch, expected):
 
 
 def create_backend(model_dir, g):
+    """The backend ``Global.backend`` names (paddle | onnxruntime | openvino) for ``model_dir``.
+
+    Every backend is called as ``backend(batch)``: ``batch`` is the preprocessed images
+    ``[N, C, H, W]`` (float32, normalised as ``inference.yml``'s PreProcess says); the result
+    is the model's output as a numpy array ``[N, class_num]``: logits, or probabilities when
+    the export added a softmax (``Global.infer_add_softmax``, the default). Each exposes
+    ``precision`` (what runs), ``input_shape`` (``[N, C, H, W]`` with None for dynamic sizes,
+    or None when the runtime does not report it) and ``device``.
+
+    Raises:
+        FileNotFoundError: ``model_dir`` is not a folder.
+        ValueError: an unknown backend name.
+        trt_pir.TensorRTSetupError (a RuntimeError): ``use_fp16`` without GPU and TensorRT.
+    """
     if not model_dir or not os.path.isdir(model_dir):
         raise FileNotFoundError(f"Global.inference_model_dir {model_dir!r} is not a directory; "
                                 "export a model first (tools/export_model.py)")

@@ -17,6 +17,7 @@ training package: preprocessing and Top-k come from the Paddle-free ``ppcls_infe
 project's one command-line harness (``ppcls_infer.cli``): values are YAML literals, a user
 mistake is one ``error:`` line, ``PPCLS_DEBUG=1`` shows its traceback.
 """
+import copy
 import json
 import logging
 import os
@@ -27,7 +28,9 @@ import numpy as np
 import yaml
 
 from backends import check_input, create_backend
-from ppcls_infer.cli import USER_ERRORS, apply_overrides, make_parser, report
+from ppcls_infer import paddleclas_keys
+from ppcls_infer.cli import (USER_ERRORS, OverrideError, apply_overrides, make_parser,
+                             parse_overrides, report)
 from ppcls_infer.postprocess import build_postprocess, iter_batches
 from ppcls_infer.preprocess import create_operators, preprocess_file
 
@@ -58,8 +61,75 @@ def list_inputs(path):
     return found
 
 
+def apply_preprocess_overrides(pre, overrides, source):
+    """``-o PreProcess.transform_ops.N.Op.key=value`` applied to a model's own preprocessing
+    (its inference.yml ``PreProcess``), as PaddleClas's predictor applies them to the deploy
+    config's. An override naming another op than the one at index N is refused, listing the
+    model's ops. Returns a new ``pre``."""
+    pre = copy.deepcopy(pre)
+    ops = pre.get("transform_ops") or []
+    names = [next(iter(op)) if isinstance(op, dict) and op else str(op) for op in ops]
+    for parts, _ in parse_overrides(overrides):
+        if len(parts) >= 4 and parts[1] == "transform_ops" and parts[2].isdigit():
+            i = int(parts[2])
+            have = names[i] if i < len(names) else "no op"
+            if have != parts[3]:
+                raise OverrideError(
+                    f"-o {'.'.join(parts)}: the model's preprocessing ({source}) has {have} at "
+                    f"index {i}, not {parts[3]} (its ops: {', '.join(names)})")
+    apply_overrides({"PreProcess": pre}, overrides)
+    if overrides:
+        logger.info("applied to the preprocessing of %s: %s", source, " ".join(overrides))
+    return pre
+
+
+def check_paddleclas_keys(config):
+    """PaddleClas's predictor keys (``ppcls_infer.paddleclas_keys``): ``use_onnx`` becomes
+    ``backend: onnxruntime``; a refused key set stops with the reason; a PostProcess op that
+    is not run is named in a warning."""
+    g = config["Global"]
+    for key, reason in paddleclas_keys.REFUSED.items():
+        if g.get(key):
+            raise ValueError(f"Global.{key}={g[key]!r} is not supported: {reason}")
+    if g.get("use_onnx"):
+        backend = g.get("backend") or "paddle"
+        if backend not in ("paddle", "onnxruntime"):
+            raise ValueError(f"Global.use_onnx=True asks for ONNX Runtime but Global.backend is "
+                             f"{backend!r}: drop one of them")
+        g["backend"] = "onnxruntime"
+    for key, reason in paddleclas_keys.POSTPROCESS_WARNED.items():
+        if key in (config.get("PostProcess") or {}):
+            logger.warning("PostProcess.%s is not run: %s", key, reason)
+    return config
+
+
 class ClsPredictor:
-    def __init__(self, config):
+    """Classify images with a ``tools/export_model.py`` export, as PaddleClas's deploy
+    predictor does, on Paddle Inference, ONNX Runtime or OpenVINO (``Global.backend``).
+
+    Args:
+        config: a deploy config in PaddleClas's schema (``deploy/configs/inference_cls.yaml``
+            or the paddleclas wheel's): ``Global`` (``inference_model_dir``, ``backend``,
+            ``precision``, ``batch_size``, ``cpu_num_threads``, ``use_gpu``, ...),
+            ``PreProcess`` and ``PostProcess.Topk``. The export's own ``inference.yml``
+            (preprocessing, label names) takes precedence, so deployment cannot drift from
+            the training config.
+        preprocess_overrides: the ``-o PreProcess...`` items, re-applied to the model's
+            inference.yml preprocessing when the folder has one (``load_config`` has applied
+            them to the deploy config's own PreProcess already).
+
+    With ``backend`` onnxruntime or openvino nothing here imports Paddle. Attributes:
+    ``backend`` (see ``backends.create_backend``), ``input_shape`` (``[N, C, H, W]``, None
+    where dynamic), ``batch_size``.
+
+    Raises:
+        FileNotFoundError: the model folder or a model file is missing.
+        ValueError: an unknown backend, precision or PreProcess/PostProcess key, or a
+            PreProcess override naming another op than the model's.
+        backends.BackendError: the runtime the config asks for is not installed or cannot run.
+    """
+
+    def __init__(self, config, preprocess_overrides=()):
         g = config["Global"]
         self.g = g
         model_dir = g.get("inference_model_dir")
@@ -69,7 +139,11 @@ class ClsPredictor:
         if os.path.isfile(yml):
             with open(yml) as f:
                 exported = yaml.safe_load(f) or {}
-        pre = (exported.get("PreProcess") or config.get("PreProcess") or {})
+        if exported.get("PreProcess"):
+            pre = apply_preprocess_overrides(exported["PreProcess"], list(preprocess_overrides),
+                                             yml)
+        else:
+            pre = config.get("PreProcess") or {}
         self.ops = create_operators(pre.get("transform_ops"), where="PreProcess.transform_ops")
         self.postprocess = self._postprocess(config.get("PostProcess") or {}, exported)
         shape = (exported.get("Global") or {}).get("image_shape")
@@ -96,23 +170,52 @@ class ClsPredictor:
         return preprocess_file(self.ops, path)
 
     def predict_batch(self, batch):
+        """Run one preprocessed batch ``[N, C, H, W]`` (float32); returns the backend's
+        ``[N, class_num]`` output. Raises ValueError when the batch does not have the shape
+        the model was exported for."""
         if self.input_shape:
             check_input(batch, self.input_shape)
         return self.backend(batch)
 
     def predict(self, paths):
-        """Returns (results, bad): top-k dicts for readable images, and unreadable paths."""
+        """Classify image files in batches of ``batch_size``.
+
+        Returns:
+            ``(results, bad)``: per readable image ``{"class_ids", "scores", "file_name",
+            "label_names"}`` with the top-k classes (``scores`` are the model's outputs:
+            softmax probabilities for a default export), and ``{"file_name", "error"}`` per
+            image that could not be read or decoded. ``self.timings`` then holds the run's
+            seconds per stage (``preprocess``, ``inference``, ``postprocess``) and its
+            ``images``: what PaddleClas's ``Global.benchmark`` reports (its AutoLog times the
+            real predictions).
+        """
         results, bad = [], []
+        timings = self.timings = dict(preprocess=0.0, inference=0.0, postprocess=0.0, images=0)
 
         def skip(path, exc):
             bad.append({"file_name": path, "error": str(exc)})
 
-        for batch, names in iter_batches(paths, self.preprocess, self.batch_size, skip):
-            results.extend(self.postprocess(self.predict_batch(batch), names))
+        def timed_preprocess(path):
+            start = time.perf_counter()
+            try:
+                return self.preprocess(path)
+            finally:
+                timings["preprocess"] += time.perf_counter() - start
+
+        for batch, names in iter_batches(paths, timed_preprocess, self.batch_size, skip):
+            start = time.perf_counter()
+            output = self.predict_batch(batch)
+            middle = time.perf_counter()
+            results.extend(self.postprocess(output, names))
+            timings["inference"] += middle - start
+            timings["postprocess"] += time.perf_counter() - middle
+            timings["images"] += len(names)
         return results, bad
 
     def benchmark(self, batch_sizes=(1, 8), warmup=10, repeats=50):
-        """Latency percentiles and throughput on random input of the exported shape."""
+        """Latency of the backend alone on random input of the exported shape (224x224 where
+        dynamic): ``{batch_size: {"p50_ms", "p90_ms", "p99_ms", "images_per_s"}}``, times in
+        milliseconds over ``repeats`` runs after ``warmup`` runs."""
         shape = [s or 224 for s in (self.input_shape or [None, 3, 224, 224])[1:]]
         report = {}
         for bs in batch_sizes:
@@ -141,7 +244,37 @@ def load_config(path, overrides):
                     path[0] in ("Global", "PreProcess", "PostProcess"))
     if not isinstance(config.get("Global"), dict):
         raise ValueError(f"deploy config {path!r} has no Global section")
-    return config
+    return check_paddleclas_keys(config)
+
+
+def benchmark_lines(predictor, g):
+    """The report of PaddleClas's ``Global.benchmark`` (the run's own milliseconds per image
+    by stage, as its AutoLog) and of this project's ``enable_benchmark`` (latency
+    percentiles on random input at batch 1 and 8), with ``Global.model_name`` when given."""
+    head = (f"[benchmark] {'model=' + str(g['model_name']) + ' ' if g.get('model_name') else ''}"
+            f"backend={g.get('backend', 'paddle')} precision={predictor.backend.precision}")
+    lines = []
+    t = getattr(predictor, "timings", None)
+    if g.get("benchmark") and t and t["images"]:
+        per = {k: 1000.0 * t[k] / t["images"] for k in ("preprocess", "inference", "postprocess")}
+        lines.append(f"{head} batch={predictor.batch_size} images={t['images']} ms per image: "
+                     f"preprocess={per['preprocess']:.2f} inference={per['inference']:.2f} "
+                     f"postprocess={per['postprocess']:.2f}")
+    if g.get("enable_benchmark"):
+        lines += [f"{head} batch={bs} p50={r['p50_ms']:.2f}ms p90={r['p90_ms']:.2f}ms "
+                  f"p99={r['p99_ms']:.2f}ms {r['images_per_s']:.1f} img/s"
+                  for bs, r in predictor.benchmark().items()]
+    return lines
+
+
+def write_benchmark_log(lines, path):
+    """``Global.save_log_path``: the benchmark report also written to a file (PaddleClas's
+    AutoLog report path), atomically."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(path + ".tmp", path)
 
 
 def main(argv=None):
@@ -151,7 +284,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(levelname)s %(message)s")
     try:
         config = load_config(args.config, args.override)
-        predictor = ClsPredictor(config)
+        pre_overrides = [o for o in args.override if o.strip().startswith("PreProcess.")]
+        predictor = ClsPredictor(config, pre_overrides)
         results, bad = predictor.predict(list_inputs(config["Global"].get("infer_imgs")))
     except USER_ERRORS as exc:
         return report(exc)
@@ -163,12 +297,12 @@ def main(argv=None):
     if g.get("save_results"):
         with open(g["save_results"], "w") as f:
             json.dump({"results": results, "unreadable": bad}, f, indent=1)
-    if g.get("enable_benchmark", False):
-        for bs, r in predictor.benchmark().items():
-            print(f"[benchmark] backend={g.get('backend', 'paddle')} "
-                  f"precision={predictor.backend.precision} batch={bs} "
-                  f"p50={r['p50_ms']:.2f}ms p90={r['p90_ms']:.2f}ms p99={r['p99_ms']:.2f}ms "
-                  f"{r['images_per_s']:.1f} img/s")
+    if g.get("enable_benchmark") or g.get("benchmark"):
+        lines = benchmark_lines(predictor, g)
+        print("\n".join(lines))
+        if g.get("save_log_path") not in (None, "", "null", "None"):
+            write_benchmark_log(lines, g["save_log_path"])
+            print(f"benchmark report written to {g['save_log_path']}")
     if not results:
         print("error: no image could be read", file=sys.stderr)
         return 2

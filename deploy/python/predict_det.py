@@ -171,6 +171,16 @@ def draw_boxes(image, detections):
 
 
 class PaddleBackend:
+    """Paddle Inference on a PaddleDetection export (``model.json``/``model.pdmodel`` +
+    ``model.pdiparams``), CPU, oneDNN unless ``args.enable_mkldnn`` is false,
+    ``args.cpu_threads`` threads. Called with the feed dict of :meth:`DetPredictor.preprocess`;
+    returns ``[boxes, counts]``: ``boxes [M, 6]`` (class id, score, x1, y1, x2, y2 in pixels of
+    the original image, after NMS) and ``counts [batch]`` (boxes per image).
+
+    Raises:
+        ValueError: the export takes inputs other than image / im_shape / scale_factor.
+    """
+
     def __init__(self, model_dir, args):
         from paddle import inference
 
@@ -235,6 +245,9 @@ def onnx_model(model_dir):
 
 
 class OnnxRuntimeBackend:
+    """ONNX Runtime (CPU) on ``model_dir/model.onnx``, converted from the Paddle export with
+    paddle2onnx on first use. Same call and outputs as :class:`PaddleBackend`."""
+
     def __init__(self, model_dir, args):
         import onnxruntime as ort
 
@@ -287,7 +300,23 @@ BACKENDS = {"paddle": PaddleBackend, "onnxruntime": OnnxRuntimeBackend,
 
 
 class DetPredictor:
-    """``threshold`` None: the export's ``draw_threshold`` (infer_cfg.yml), else 0.5."""
+    """Detect objects with a ``tools/det/export_model.py`` export (PP-YOLOE with NMS inside,
+    YOLOv10 NMS-free), without the training package: the preprocessing comes from the
+    export's ``infer_cfg.yml`` (PaddleDetection's own operators), decoding is
+    ``ppcls_infer``'s (PIL).
+
+    Args:
+        model_dir: the export folder (``model.json``/``.pdiparams`` and ``infer_cfg.yml``).
+        backend: ``"paddle"`` (Paddle Inference), ``"onnxruntime"`` or ``"openvino"``.
+        threshold: lowest score a detection keeps (probability in [0, 1]); None: the export's
+            ``draw_threshold`` (0.5 for PaddleDetection's detectors, 0.25 for YOLOv10).
+        cpu_threads, enable_mkldnn: CPU threads and oneDNN for Paddle Inference.
+        precision: ``"fp32"`` or ``"bf16"`` (Paddle Inference with oneDNN, OpenVINO).
+
+    Raises:
+        ValueError: an unknown backend or precision, or a precision the backend or CPU lacks.
+        FileNotFoundError: the folder, a model file or ``infer_cfg.yml`` is missing.
+    """
 
     def __init__(self, model_dir, backend="paddle", threshold=None, cpu_threads=2,
                  enable_mkldnn=True, precision="fp32"):
@@ -340,7 +369,15 @@ class DetPredictor:
         os.replace(tmp, save_path)
 
     def predict(self, paths, output_dir=None):
-        """Returns (results, unreadable): one dict per readable image, and the skipped ones."""
+        """Detect objects in each image file of ``paths``.
+
+        Returns:
+            ``(results, unreadable)``: per readable image ``{"file_name", "boxes": [{"class_id",
+            "label", "score", "bbox": [x1, y1, x2, y2]}]}`` (pixels of the original image,
+            score >= ``threshold``), and ``{"file_name", "error"}`` per image that could not be
+            read or decoded. With ``output_dir``, each image is also saved there with its boxes
+            drawn (written atomically).
+        """
         results, bad = [], []
         for path in paths:
             try:
@@ -355,6 +392,8 @@ class DetPredictor:
         return results, bad
 
     def benchmark(self, path, warmup=5, repeats=30):
+        """Latency of the backend alone (preprocessing excluded) on one image: ``{"p50_ms",
+        "p90_ms"}`` in milliseconds over ``repeats`` runs after ``warmup`` runs."""
         _, feed = self.preprocess(path)
         for _ in range(warmup):
             self.backend(feed)

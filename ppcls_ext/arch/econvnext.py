@@ -78,7 +78,13 @@ class ConvBNAct(TheseusLayer):
 
 
 class EffectiveSE(TheseusLayer):
-    """Effective squeeze-excitation: one 1x1 conv on the channel means, hard-sigmoid gate."""
+    """Effective squeeze-excitation (ESE): one 1x1 conv on the channel means, hard-sigmoid gate.
+
+    ``[N, C, H, W] -> [N, C, H, W]``: each channel scaled by a gate in [0, 1] computed from the
+    global average of all channels (one C->C conv with bias, no reduction, unlike SE's two).
+    Source: Lee and Park, "CenterMask: Real-Time Anchor-Free Instance Segmentation", CVPR 2020
+    (arXiv 1911.06667), VoVNetV2's eSE; E-ConvNeXt uses it in place of ConvNeXt's layer scale.
+    """
 
     def __init__(self, channels):
         super().__init__()
@@ -115,8 +121,14 @@ class EConvNeXtBlock(TheseusLayer):
 class CSPStage(TheseusLayer):
     """Cross-stage partial stage: half the channels bypass the blocks, then both halves merge.
 
-    With ``stride == 1`` there is no downsampling unit and the input must already carry
-    ``ch_mid = (ch_in + ch_out) // 2`` channels (the patchify stem provides them).
+    ``[N, ch_in, H, W] -> [N, ch_out, H / stride, W / stride]`` (sizes floored). A 2x2 stride-2
+    ConvBN takes the input to ``ch_mid = (ch_in + ch_out) // 2`` channels; two 1x1 ConvBN
+    branches each take ``ch_mid / 2``; the ``depth`` blocks run on the second only; the
+    concatenation passes an ESE and a 1x1 ConvBN to ``ch_out``. With ``stride == 1`` there is
+    no downsampling unit and the input must already carry ``ch_mid`` channels (the patchify
+    stem provides them). Source: Wang et al., "CSPNet: A New Backbone that can Enhance
+    Learning Capability of CNN", CVPR Workshops 2020 (arXiv 1911.11929), as E-ConvNeXt
+    (arXiv 2508.20955) applies it to ConvNeXt stages.
     """
 
     def __init__(self, ch_in, ch_out, depth, stride, drop_path_rates):
@@ -265,7 +277,19 @@ class EConvNeXt(TheseusLayer):
         self.head = self._make_head(class_num)
 
     def forward_stages(self, x, out_indices=(1, 2, 3)):
-        """Raw outputs of the chosen stages (default strides 8/16/32), shallow to deep."""
+        """Raw outputs of the chosen stages, shallow to deep (no output BatchNorm).
+
+        Args:
+            x: images ``[N, in_chans, H, W]``, float32, normalised as the model card says
+                (``DEFAULT_CFGS``: ImageNet mean/std on [0, 1] pixels).
+            out_indices: stage indices in 0..3 (negative allowed); stage ``i`` has stride
+                ``feature_info[i]["reduction"]`` (4, 8, 16, 32) and ``num_chs`` channels.
+        Returns:
+            a list of ``[N, C_i, H / s_i, W / s_i]`` tensors (sizes floored), in stage order;
+            stages after the deepest requested one are not run.
+        Raises:
+            ValueError: an index outside [-4, 3] or an empty list.
+        """
         wanted = self._normalize_indices(out_indices)
         outs = []
         x = self.stem(x)
@@ -278,16 +302,29 @@ class EConvNeXt(TheseusLayer):
         return outs
 
     def forward_features(self, x):
+        """The last stage's map: ``[N, in_chans, H, W] -> [N, num_features, H / 32, W / 32]``
+        (``num_features`` 768 for mini, 1024 for tiny and small; sizes floored). Input as in
+        :meth:`forward_stages`. Follows timm's ``forward_features`` split."""
         x = self.stem(x)
         for stage in self.stages:
             x = stage(x)
         return x
 
     def forward_head(self, x, pre_logits=False):
+        """Global average pool -> BatchNorm1D -> Linear on a :meth:`forward_features` map.
+
+        Returns ``[N, class_num]`` logits (no softmax), or the pooled, normalised
+        ``[N, num_features]`` features when ``pre_logits`` is true or ``class_num`` is 0.
+        Not available on a detection backbone (``out_indices`` set: no head is built).
+        """
         x = self.norm(F.adaptive_avg_pool2d(x, 1).flatten(1))
         return x if pre_logits else self.head(x)
 
     def forward(self, x):
+        """Images ``[N, in_chans, H, W]`` (float32, normalised as in :meth:`forward_stages`;
+        any H, W >= 32) to ``[N, class_num]`` logits; in detection mode (``out_indices`` set)
+        to the list of chosen stage maps, each through its own BatchNorm2D (strides
+        ``out_strides``, channels ``out_channels``)."""
         if self.out_indices is not None:
             feats = self.forward_stages(x, self.out_indices)
             return [norm(f) for norm, f in zip(self.norms, feats)]

@@ -3,9 +3,10 @@
 Importing this package changes nothing. :func:`install` (the tools under ``tools/det`` call it)
 imports PaddleDetection, applies the Paddle 3 / Pillow 10 compatibility patches (``compat``),
 registers the ``EConvNeXt`` backbone into PaddleDetection's workspace (config: ``YOLOv3:
-{backbone: EConvNeXt}`` and an ``EConvNeXt:`` section) and YOLOv10 (``architecture: YOLOv10``
-with ``YOLOv10CSPDarkNet``/``YOLOv10PAN``/``YOLOv10Head``, ``yolov10.registration``) and lets ``pretrain_weights`` take a
-classification checkpoint of this project (``pretrain``). Every change is recorded by
+{backbone: EConvNeXt}`` and an ``EConvNeXt:`` section) and YOLOv10 (``architecture:
+YOLOv10`` with ``YOLOv10CSPDarkNet`` / ``YOLOv10PAN`` / ``YOLOv10Head``, see
+``yolov10.registration``) and lets ``pretrain_weights`` take a classification checkpoint of
+this project (``pretrain``). Every change is recorded by
 ``ppcls_ext.patching``: :func:`uninstall` restores PaddleDetection; :func:`installed` is the
 context manager the tests use.
 

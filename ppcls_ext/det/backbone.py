@@ -19,6 +19,7 @@ from ppdet.utils.logger import setup_logger  # noqa: E402
 from ..arch.econvnext import ARCH_SETTINGS
 from ..arch.econvnext import EConvNeXt as _EConvNeXtNet
 from ..io import CLASSIFIER_PREFIX, match_state_dict, read_weights
+from ..io.errors import WeightsFileError
 
 logger = setup_logger(__name__)
 
@@ -99,11 +100,11 @@ class EConvNeXt(_EConvNeXtNet):
                  if not k.startswith(CLASSIFICATION_ONLY_PREFIXES)}
         report = match_state_dict(self.state_dict(), state)
         if report["mismatched"]:
-            raise ValueError(f"{path} does not fit E-ConvNeXt-{self._arch_name()} (wrong "
-                             f"variant?): {report['mismatched'][:3]}")
+            raise WeightsFileError(f"{path} does not fit E-ConvNeXt-{self._arch_name()} "
+                                   f"(wrong variant?): {report['mismatched'][:3]}")
         if not report["loadable"]:
-            raise ValueError(f"{path} shares no parameter name with the E-ConvNeXt backbone; "
-                             "is it an E-ConvNeXt classification checkpoint?")
+            raise WeightsFileError(f"{path} shares no parameter name with the E-ConvNeXt "
+                                   "backbone; is it an E-ConvNeXt classification checkpoint?")
         self.set_state_dict(report["loadable"])
         report["dropped_classifier"] = dropped
         logger.info(f"E-ConvNeXt backbone: loaded {len(report['loadable'])}/"

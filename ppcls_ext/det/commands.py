@@ -282,8 +282,40 @@ def run_export(flags):
     trainer.load_weights(cfg.weights)
     trainer.export(flags.output_dir)
     name = os.path.splitext(os.path.basename(cfg.filename))[0]
-    return os.path.join(flags.output_dir, name)
+    out = os.path.join(flags.output_dir, name)
+    # PaddleX 3 reads inference.{json,pdiparams,yml} with Global.model_name: the same files
+    # (hard links) under those names, so the folder runs in PaddleX as it is
+    from ppcls_infer.paddlex_plugin import DETECTORS, paddlex_model_dir
+
+    pdx_name = cfg.get("pdx_model_name") or {v: k for k, v in DETECTORS.items()}.get(name, name)
+    paddlex_model_dir(out, pdx_name)
+    call = "register()" if pdx_name in DETECTORS else f"register(detectors=[{pdx_name!r}])"
+    print(f"PaddleX model name: {pdx_name} (in inference.yml; PaddleX runs the folder after "
+          f"ppcls_infer.paddlex_plugin.{call})")
+    return out
 
 
 def export_model(argv=None):
     return run(run_export, export_parser().parse_args(argv))
+
+# --- console scripts ---------------------------------------------------------------------------
+# setuptools' wrappers call sys.exit(<return value>): a command's result (metrics, a Trainer, the
+# written paths) is for Python callers, so the scripts in pyproject.toml get these, which end the
+# process with status 0 on success (a user error has already exited with status 2).
+
+def _script(command):
+    name = command.__name__
+
+    def main():
+        globals()[name]()  # looked up at call time (tests replace the command)
+        return 0
+
+    main.__name__ = main.__qualname__ = f"{command.__name__}_script"
+    main.__doc__ = f"Console-script form of :func:`{command.__name__}` (exit status 0)."
+    return main
+
+
+train_script = _script(train)
+evaluate_script = _script(evaluate)
+infer_script = _script(infer)
+export_model_script = _script(export_model)

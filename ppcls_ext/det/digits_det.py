@@ -14,7 +14,7 @@ classifier has never seen a val digit.
 
 Deterministic for a seed and idempotent: a second run rewrites nothing that is already right
 and removes scenes of an earlier, larger set. Only numpy, PIL and scikit-learn are used, so
-tools/prepare_digits_det.py loads this file without importing Paddle.
+tools/det/prepare_digits_det.py imports this module without importing Paddle.
 """
 import json
 import os
@@ -23,10 +23,7 @@ import re
 import numpy as np
 from PIL import Image
 
-try:
-    from ..engine.data import digits as _digits
-except ImportError:  # loaded by path (tools/prepare_digits_det.py): the module it put there
-    import ppcls_ext_digits as _digits
+from ..engine.data import digits as _digits
 
 CLASS_NAMES = tuple(str(i) for i in range(10))
 INK_THRESHOLD = 64  # of 255 (4 of the source's 16 levels): fainter pixels are not "ink"

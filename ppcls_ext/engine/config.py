@@ -14,31 +14,38 @@ from ppcls_infer.cli import apply_overrides, make_parser
 from .._ppcls import ppcls_module
 from ..io import SAVE_FORMATS
 from ..validation import ConfigError, check_keys, check_slim_config
+from . import paddleclas_keys
 
 _cfg = ppcls_module("utils.config")
 
 TOP_LEVEL_KEYS = {"Global", "Arch", "Loss", "Optimizer", "DataLoader", "Metric", "Infer",
                   "EMA", "AMP", "Slim"}
-GLOBAL_KEYS = {
-    "checkpoints", "pretrained_model", "output_dir", "device", "save_interval",
-    "eval_during_train", "eval_interval", "epochs", "print_batch_step", "use_visualdl",
-    "image_shape", "save_inference_dir", "seed", "update_freq", "to_static", "use_dali",
-    "eval_mode", "class_num", "start_eval_epoch", "infer_add_softmax",
-}
-# Global.save_format: how training writes model/EMA weights (.pdparams is PaddleClas's).
-GLOBAL_KEYS |= {"save_format"}
-ENGINE_SECTIONS = {"Metric": {"Train", "Eval"}, "Loss": {"Train", "Eval"},
-                   "AMP": {"use_amp", "scale_loss", "use_dynamic_loss_scaling", "level",
-                           "use_promote", "use_fp16_test"},
-                   "EMA": {"decay"}}
+# PaddleClas's Global keys this engine honours, plus this project's own (save_format,
+# infer_add_softmax, use_ema_weights); the table with reasons is paddleclas_keys
+GLOBAL_KEYS = set(paddleclas_keys.HONOURED["Global"]) | {
+    key for section, key in paddleclas_keys.EXTENSIONS if section == "Global"}
+ENGINE_SECTIONS = {name: set(paddleclas_keys.HONOURED[name])
+                   for name in ("Metric", "Loss", "AMP", "EMA")}
 
 __all__ = ["ConfigError", "load_config", "parse_args", "validate_config"]
 
 
+def _refuse(config, path):
+    """PaddleClas keys this engine does not implement: one line saying why (never ignored)."""
+    for (section, key), reason in paddleclas_keys.REFUSED.items():
+        node = config if section is None else config.get(section)
+        if isinstance(node, dict) and key in node:
+            name = key if section is None else f"{section}.{key}"
+            raise ConfigError(f"{path}: {name} is a PaddleClas key this project does not "
+                              f"support: {reason}")
+
+
 def validate_config(config, path="<config>"):
-    """Raise ConfigError for unknown top-level, Global, Loss/Metric/AMP/EMA keys."""
+    """Raise ConfigError for refused PaddleClas keys (``paddleclas_keys.REFUSED``, with the
+    reason) and for unknown top-level, Global, Loss/Metric/AMP/EMA keys."""
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: the YAML top level must be a mapping of sections")
+    _refuse(config, path)
     check_keys(config, TOP_LEVEL_KEYS, "", path)
     for name in ("Global", "Arch"):
         if not isinstance(config.get(name), dict):

@@ -13,14 +13,14 @@ import paddle
 import paddle.distributed as dist
 from ppcls_infer.cli import select_device
 
-from ..io import load_checkpoint, load_ema, load_pretrained
+from ..io import load_checkpoint, load_ema, load_pretrained, read_weights
 from ..registry import build_model
-from ..slim.qat import prepare_qat
+from ..validation import ConfigError, check_slim_config
 from .data import build_dataloader
 from .losses import build_loss
 from .metrics import build_metrics
 from .optimizer import build_optimizer
-from .recorder import Recorder, logger
+from .recorder import Recorder, logger, parse_log_ranks
 from .static import apply_to_static, check_supported
 from . import loops
 
@@ -35,7 +35,46 @@ def _seed(seed, offset=0):
 
 
 class Engine:
-    def __init__(self, config, mode="train"):
+    """Train, evaluate or predict with a PaddleClas config, as PaddleClas's ``Engine`` does.
+
+    Args:
+        config: the parsed config (``load_config``: a PaddleClas YAML plus ``-o`` overrides,
+            validated); its sections ``Global``, ``Arch``, ``DataLoader``, ``Loss``,
+            ``Optimizer``, ``Metric``, ``Infer`` and the optional ``EMA``, ``AMP``, ``Slim``
+            mean what they mean to PaddleClas. Read, not copied: the engine adds
+            ``DataLoader.class_num`` from ``Arch.class_num`` as PaddleClas's does.
+        mode: ``"train"``, ``"eval"`` or ``"infer"``; decides which loaders, losses and
+            optimizer are built.
+        prepare_model: ``prepare_model(config, model, mode)`` wraps the built model in place
+            before the weights load (``ppcls_ext.slim.qat.prepare_qat`` for a ``Slim.quant``
+            config, which the tools pass) and returns the wrapper's state (``self.quanter``)
+            or None; a non-None result means the hook loaded ``Global.pretrained_model``
+            itself. The engine does not import slim.
+
+    Set-up, in PaddleClas's order: device (``Global.device``), seeds, logger
+    (``<output_dir>/<mode>.log``), model (``build_model`` on ``Arch``, then ``prepare_model``),
+    loaders, losses, metrics, optimizer and LR schedule (stepped per iteration), weights
+    (``Global.checkpoints`` resumes model, optimizer, EMA and counters; else
+    ``Global.pretrained_model`` loads weights only), EMA, AMP, ``Global.to_static``,
+    ``paddle.DataParallel`` when launched with several ranks. Checkpoints and curves go to
+    ``<Global.output_dir>/<Arch.name>/``.
+
+    Attributes a caller may read: ``model`` (possibly DataParallel), ``base_model`` (the
+    network), ``optimizer``, ``lr_scheduler``, ``ema``, ``states`` (``epoch``,
+    ``global_step``, ``best_metric``, ``best_epoch``), ``train_loader``, ``eval_loader``.
+
+    Raises:
+        ConfigError (a ValueError): a config value this engine cannot honour (the message
+            names the key and what is valid), e.g. a ``Slim.quant`` config without
+            ``prepare_model``; ValueError for a loader that yields no batch or labels beyond
+            ``class_num``.
+        RuntimeError: ``Global.device: gpu`` on a Paddle built without CUDA.
+        WeightsNotFoundError / WeightsFileError (``ppcls_ext.io``): a weights or checkpoint
+            path that is missing or unusable, including ``UnsafeCheckpointError`` for a pickle
+            that holds more than tensors (docs/training.md, "Loading weights safely").
+    """
+
+    def __init__(self, config, mode="train", prepare_model=None):
         if mode not in ("train", "eval", "infer"):
             raise ValueError(f"Engine mode must be train, eval or infer, got {mode!r}")
         self.config, self.mode = config, mode
@@ -45,7 +84,10 @@ class Engine:
         check_supported(g)
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
-        logger.init_logger(log_file=os.path.join(g.get("output_dir", "./output"), f"{mode}.log"))
+        # {output_dir}/{Arch.name}/{mode}.log, where PaddleClas 2.5 writes it and TIPC reads
+        # it (PaddleClas's develop engine moved it up to {output_dir}; TIPC did not follow)
+        logger.init_logger(log_file=os.path.join(self.output_dir, f"{mode}.log"),
+                           log_ranks=parse_log_ranks(g.get("log_ranks", "0")))
         self.device = select_device(g.get("device", "gpu"))
         if self.world_size > 1:
             dist.init_parallel_env()
@@ -55,8 +97,12 @@ class Engine:
 
         self.model = build_model(config, mode)
         self.quanter = None
-        if config.get("Slim"):  # QAT: PaddleSlim wraps the model; loads pretrained_model itself
-            self.quanter = prepare_qat(config, self.model, mode)
+        if prepare_model is not None:  # QAT: PaddleSlim wraps the model, loads pretrained_model
+            self.quanter = prepare_model(config, self.model, mode)
+        elif check_slim_config(config.get("Slim")):
+            raise ConfigError("Slim.quant needs the QAT hook: run tools/train.py (or pass "
+                              "Engine(config, mode, prepare_model=ppcls_ext.slim.qat."
+                              "prepare_qat))")
         self.class_num = config["Arch"].get("class_num", g.get("class_num"))
         if self.class_num and isinstance(config.get("DataLoader"), dict):
             # PaddleClas's engine hands Arch.class_num to the batch ops the same way.
@@ -86,7 +132,9 @@ class Engine:
             self.step_each_epoch = len(self.train_loader) // self.update_freq
             self.optimizer, self.lr_scheduler = build_optimizer(
                 config.get("Optimizer"), self.epochs, self.step_each_epoch, self.model)
-        self.states = dict(epoch=0, global_step=0, best_metric=0.0, best_epoch=0)
+        # best metric starts below any metric (PaddleClas's -1.0): the first evaluation
+        # always writes best_model, even at top-1 0
+        self.states = dict(epoch=0, global_step=0, best_metric=-1.0, best_epoch=0)
         # order matters (PaddleClas's): fp32 weights into the fp32 model, then the EMA copy
         # of those weights, then AMP's decorate (O2 casts parameters and makes state_dict()
         # return copies), then DataParallel
@@ -98,6 +146,11 @@ class Engine:
             self.model = paddle.DataParallel(self.model)
         _seed(g.get("seed"), self.rank)  # per-rank dropout/drop-path and augmentation
         self.recorder = Recorder(self.output_dir, g.get("use_visualdl", False), self.is_main)
+        self.print_mem_info = bool(g.get("print_mem_info", False)) and mode == "train"
+        if self.print_mem_info and self.device != "gpu":
+            logger.info("Global.print_mem_info: no GPU in use, so the training lines carry the "
+                        "process's peak resident memory (max_mem_rss) instead of the CUDA "
+                        "allocator's max_mem_reserved/max_mem_allocated")
 
     # ----------------------------------------------------------------- setup helpers
     def _loader(self, mode, seed):
@@ -170,7 +223,12 @@ class Engine:
             logger.info(f"Resumed from {g['checkpoints']} at epoch {self.states['epoch']}, "
                         f"step {self.states['global_step']}")
         elif g.get("pretrained_model") and self.quanter is None:
-            load_pretrained(self.model, g["pretrained_model"])
+            # the same rule as export and quantization (ppcls_ext.io.resolve_weights_path):
+            # the checkpoint's model weights, or its EMA with Global.use_ema_weights
+            action = {"train": "fine-tuning from", "eval": "evaluating",
+                      "infer": "predicting with"}[self.mode]
+            load_pretrained(self.model, read_weights(
+                g["pretrained_model"], bool(g.get("use_ema_weights", False)), action))
 
     def autocast(self, training=True):
         """``auto_cast`` for a training step, or for evaluation when it runs in fp16."""
@@ -186,12 +244,39 @@ class Engine:
 
     # ----------------------------------------------------------------- entry points
     def train(self):
+        """Train from ``states["epoch"] + 1`` to ``Global.epochs``; evaluate every
+        ``Global.eval_interval`` epochs when ``Global.eval_during_train``; save ``latest`` each
+        epoch, ``epoch_N`` every ``Global.save_interval`` epochs and ``best_model`` when the eval
+        top-1 improves (``loops.train``, after PaddleClas's ``train_epoch``).
+
+        Returns:
+            ``states``: ``epoch``, ``global_step`` (optimizer steps), ``best_metric`` (top-1 as
+            a fraction in [0, 1]) and ``best_epoch``.
+        Raises:
+            loops.NonFiniteLossError: the loss became NaN or inf; the last complete checkpoint
+                is kept.
+        """
         return loops.train(self)
 
     @paddle.no_grad()
     def eval(self, epoch=0, model=None):
+        """Evaluate ``model`` (default: the engine's) on ``DataLoader.Eval``.
+
+        Returns:
+            ``{name: value}``: the mean of each ``Loss.Eval`` term over the whole set and each
+            ``Metric.Eval`` result (``top1``, ``top5``: fractions in [0, 1]), all-reduced over
+            ranks. ``epoch`` only labels the log lines.
+        """
         return loops.evaluate(self, epoch, model)
 
     @paddle.no_grad()
     def infer(self):
+        """Classify ``Infer.infer_imgs`` (an image, a folder or a list file) with
+        ``Infer.transforms`` and ``Infer.PostProcess`` (Topk) on softmax probabilities.
+
+        Returns:
+            one dict per readable image: ``class_ids``, ``scores`` (probabilities),
+            ``file_name`` and ``label_names`` when a label map is given; unreadable images are
+            skipped with a warning.
+        """
         return loops.infer(self)

@@ -3,7 +3,8 @@
 Behaviour follows PaddleClas's ``train_epoch`` / ``classification_eval``: the LR scheduler
 steps per optimizer step, ``update_freq`` accumulates gradients, ``latest`` is saved each
 epoch, ``epoch_N`` every ``save_interval`` epochs, ``best_model`` whenever the eval top-1
-improves. A non-finite loss stops training with the last good checkpoint kept.
+improves on the best so far (which starts at -1: the first evaluation is always saved).
+A non-finite loss stops training with the last good checkpoint kept.
 """
 import contextlib
 import math
@@ -14,7 +15,7 @@ import paddle
 import paddle.distributed as dist
 
 from ..io import save_checkpoint
-from .recorder import AverageMeter, format_metrics, logger, train_line
+from .recorder import AverageMeter, format_metrics, logger, memory_message, train_line
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -145,7 +146,9 @@ def train_epoch(engine, epoch):
                                    dict({k: m.val for k, m in meters.items()},
                                         **_train_accuracy(engine)), batch_time.avg,
                                    reader_time.avg, images.shape[0],
-                                   remaining * batch_time.avg))
+                                   remaining * batch_time.avg,
+                                   memory_message(engine.device)
+                                   if getattr(engine, "print_mem_info", False) else ""))
             engine.recorder.scalars("train", {k: m.val for k, m in meters.items()},
                                     engine.states["global_step"])
         tic = time.time()

@@ -8,6 +8,7 @@ and ``[Eval][Epoch 1][Avg]CELoss: 6.9, loss: 6.9, top1: 0.00100, top5: 0.00500``
 import datetime
 import json
 import os
+import resource
 
 from .._ppcls import ppcls_module
 
@@ -20,12 +21,46 @@ def format_metrics(values):
 
 
 def train_line(epoch, epochs, it, iters, lr, losses, batch_cost, reader_cost, batch_size,
-               eta_seconds):
+               eta_seconds, memory=""):
+    """One training log line; ``memory`` is ``memory_message()``'s suffix or empty."""
     eta = datetime.timedelta(seconds=int(eta_seconds))
     return (f"[Train][Epoch {epoch}/{epochs}][Iter: {it}/{iters}]lr: {lr:.8f}, "
             f"{format_metrics(losses)}, batch_cost: {batch_cost:.5f}s, "
             f"reader_cost: {reader_cost:.5f}s, ips: {batch_size / max(batch_cost, 1e-9):.5f} "
-            f"samples/s, eta: {eta}")
+            f"samples/s, eta: {eta}{memory}")
+
+
+def memory_message(device):
+    """``Global.print_mem_info``'s suffix of a training line, as PaddleClas's ``log_info``.
+
+    On a GPU: ``", max_mem_reserved: X MB, max_mem_allocated: Y MB"`` (Paddle's CUDA
+    allocator peaks, MiB). PaddleClas prints nothing without CUDA; on CPU this prints the
+    figure the host has instead: ``", max_mem_rss: X MB"``, the process's peak resident set
+    size (``getrusage`` ru_maxrss, KiB on Linux).
+    """
+    import paddle
+
+    if device == "gpu" and paddle.device.is_compiled_with_cuda():
+        mib = 1024 ** 2
+        return (f", max_mem_reserved: {paddle.device.cuda.max_memory_reserved() / mib:.2f} MB"
+                f", max_mem_allocated: {paddle.device.cuda.max_memory_allocated() / mib:.2f} MB")
+    return f", max_mem_rss: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.2f} MB"
+
+
+def parse_log_ranks(value):
+    """``Global.log_ranks`` as a list of ranks: ``"0,1"``, ``0``, ``(0, 1)`` or ``[0, 1]``
+    (PaddleClas's ``init_logger`` takes the first two; ``-o Global.log_ranks=0,1`` arrives as
+    a string or a tuple depending on the override parser). Raises ValueError otherwise."""
+    items = value.split(",") if isinstance(value, str) else \
+        [value] if isinstance(value, int) else value
+    try:
+        ranks = [int(str(r).strip()) for r in items]
+    except (TypeError, ValueError):
+        ranks = None
+    if not ranks or any(r < 0 for r in ranks) or isinstance(value, bool):
+        raise ValueError(f"Global.log_ranks must be a rank or comma-separated ranks such as "
+                         f"0,1 (the ranks whose INFO lines are logged), got {value!r}")
+    return ranks
 
 
 class Recorder:

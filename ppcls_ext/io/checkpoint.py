@@ -20,6 +20,8 @@ import glob
 import json
 import os
 
+from ..validation import ConfigError
+from .errors import WeightsFileError, WeightsNotFoundError
 from .paths import CHECKPOINT_SUFFIXES, SAVE_FORMATS, WEIGHT_SUFFIXES, find_weights, strip_suffix
 from .state_dict import match_state_dict, read_state_dict, write_temp
 
@@ -63,9 +65,10 @@ def _read_journal(base):
     except ValueError:
         ok = False
     if not ok:
-        raise ValueError(f"{base + JOURNAL!r} is not a save journal written by this engine "
-                         f"(it may only rename {name}.<suffix>.tmp<pid> to {name}.<suffix>); "
-                         "delete it if you trust the folder, otherwise do not use the checkpoint")
+        raise WeightsFileError(
+            f"{base + JOURNAL!r} is not a save journal written by this engine "
+            f"(it may only rename {name}.<suffix>.tmp<pid> to {name}.<suffix>); "
+            "delete it if you trust the folder, otherwise do not use the checkpoint")
     return pairs
 
 
@@ -97,8 +100,8 @@ def save_checkpoint(save_dir, prefix, model, optimizer=None, ema=None, states=No
     ``safetensors`` for the model and EMA weights.
     """
     if weights_format not in WEIGHT_SUFFIXES:
-        raise ValueError(f"Global.save_format must be one of {', '.join(SAVE_FORMATS)}, got "
-                         f"{weights_format!r}")
+        raise ConfigError(f"Global.save_format must be one of {', '.join(SAVE_FORMATS)}, got "
+                          f"{weights_format!r}")
     weights_suffix, ema_suffix = WEIGHT_SUFFIXES[weights_format]
     os.makedirs(save_dir, exist_ok=True)
     base = os.path.join(save_dir, prefix)
@@ -151,9 +154,10 @@ def _fitting_state(state, model, path, shown=4):
     if problems:
         listed = "; ".join(f"{len(keys)} {what}: {', '.join(keys[:shown])}"
                            f"{', ...' if len(keys) > shown else ''}" for what, keys in problems)
-        raise ValueError(f"Global.checkpoints: {path!r} does not fit the model (another Arch or "
-                         f"class_num?): {listed}. Resume with the config that wrote it, or "
-                         "start from it with Global.pretrained_model (weights only)")
+        raise WeightsFileError(
+            f"Global.checkpoints: {path!r} does not fit the model (another Arch or "
+            f"class_num?): {listed}. Resume with the config that wrote it, or "
+            "start from it with Global.pretrained_model (weights only)")
     return report["loadable"]  # float16/bfloat16 weights converted to the model's dtype
 
 
@@ -172,9 +176,9 @@ def load_checkpoint(path, model, optimizer=None):
     if weights is None:
         missing.insert(0, f"{base}.pdparams (or .safetensors)")
     if missing:
-        raise FileNotFoundError(f"Global.checkpoints={path!r}: missing {missing}. Give the "
-                                "prefix of a checkpoint written by training, e.g. "
-                                "output/EConvNeXt_mini/latest")
+        raise WeightsNotFoundError(f"Global.checkpoints={path!r}: missing {missing}. Give the "
+                                   "prefix of a checkpoint written by training, e.g. "
+                                   "output/EConvNeXt_mini/latest")
     model.set_state_dict(_fitting_state(read_state_dict(weights), model, weights))
     if optimizer is not None:
         optimizer.set_state_dict(read_state_dict(base + ".pdopt"))

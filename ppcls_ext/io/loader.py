@@ -5,19 +5,24 @@ classifier of another width (fine-tuning to a new class count), converting float
 weights to the model's dtype, and explicit about every key it did not use.
 """
 from .._ppcls import logger
-from .paths import resolve_weights_path
+from .errors import WeightsFileError
+from .paths import describe_weights, resolve_weights_path
 from .state_dict import match_state_dict, read_state_dict
 
 
-def read_weights(weights, prefer_ema=False):
+def read_weights(weights, use_ema=False, action=None):
     """``(state dict, path)`` for ``weights``: a path/prefix/URL (resolved with
     ``resolve_weights_path`` and read once) or a ``(state, path)`` pair / plain dict that a
-    caller has already read (returned as is, so no file is read or unpickled twice)."""
+    caller has already read (returned as is, so no file is read or unpickled twice).
+    ``use_ema``: the checkpoint's EMA weights (``Global.use_ema_weights``); ``action``
+    (e.g. ``"evaluating"``): log which weights were chosen, with ``describe_weights``."""
     if isinstance(weights, dict):
         return weights, "<state dict>"
     if isinstance(weights, tuple):
         return weights
-    path = resolve_weights_path(weights, prefer_ema=prefer_ema)
+    path = resolve_weights_path(weights, use_ema=use_ema)
+    if action:
+        logger.info(describe_weights(path, action, use_ema))
     return read_state_dict(path), path
 
 
@@ -32,14 +37,16 @@ def load_pretrained(model, weights):
     state, path = read_weights(weights)
     report = match_state_dict(model.state_dict(), state)
     if report["mismatched"]:
-        raise ValueError(f"{path!r} does not fit this model (shape mismatch outside the "
-                         f"classifier or a dtype clash; wrong variant?) in {len(report['mismatched'])} "
-                         f"tensors: {report['mismatched'][:5]}")
+        raise WeightsFileError(
+            f"{path!r} does not fit this model (shape mismatch outside the "
+            f"classifier or a dtype clash; wrong variant?) in {len(report['mismatched'])} "
+            f"tensors: {report['mismatched'][:5]}")
     if not report["loadable"]:
-        raise ValueError(f"{path!r} shares no parameter name with this model (it has e.g. "
-                         f"{report['unexpected'][:3]}, the model wants e.g. "
-                         f"{report['missing'][:3]}); is it an E-ConvNeXt checkpoint? Authors' "
-                         "checkpoints need tools/convert_weights.py --arch first.")
+        raise WeightsFileError(
+            f"{path!r} shares no parameter name with this model (it has e.g. "
+            f"{report['unexpected'][:3]}, the model wants e.g. "
+            f"{report['missing'][:3]}); is it an E-ConvNeXt checkpoint? Authors' "
+            "checkpoints need tools/convert_weights.py --arch first.")
     if report["cast"]:
         logger.info("%d tensors of %s converted to the model's dtype, e.g. %s",
                     len(report["cast"]), path, report["cast"][:3])

@@ -35,6 +35,8 @@ import pickle
 
 import numpy as np
 
+from .errors import WeightsFileError
+
 TRUST_ENV = "PPCLS_TRUST_PICKLE"
 
 _NUMPY_CORE = np.core.multiarray
@@ -52,7 +54,7 @@ ALLOWED_GLOBALS = {
 }
 
 
-class UnsafeCheckpointError(ValueError):
+class UnsafeCheckpointError(WeightsFileError):
     """The file asks to import something a Paddle checkpoint never contains."""
 
 
@@ -96,8 +98,8 @@ def check_pickle_allowlist(data, path):
         hint = ""
         if data[8:10] == b'{"':  # 8-byte header length, then JSON: the safetensors layout
             hint = "; it looks like a safetensors file: give it the .safetensors suffix"
-        raise ValueError(f"Cannot read {path!r}: the file is corrupt, truncated or not a "
-                         f"Paddle checkpoint ({type(exc).__name__}: {exc}){hint}") from None
+        raise WeightsFileError(f"Cannot read {path!r}: the file is corrupt, truncated or not a "
+                               f"Paddle checkpoint ({type(exc).__name__}: {exc}){hint}") from None
 
 
 def read_pickle(path):

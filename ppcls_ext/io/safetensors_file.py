@@ -15,6 +15,8 @@ import struct
 import numpy as np
 from ppcls_infer.cli import UserError
 
+from .errors import WeightsFileError
+
 SUFFIX = ".safetensors"
 _HASH_PREFIX = "sha256:"
 # bytes per element of the safetensors dtype names (format spec), for error reports only
@@ -79,19 +81,20 @@ def load_safetensors(path):
             state = {key: f.get_tensor(key) for key in f.keys()}
     except (SafetensorError, OSError, ValueError, KeyError) as exc:
         size = os.path.getsize(path) if os.path.exists(path) else 0
-        raise ValueError(f"Cannot read {path!r} ({size} bytes): not a valid safetensors "
-                         f"file, truncated or its header was altered ({exc}){_diagnose(path)}"
-                         ) from None
+        raise WeightsFileError(f"Cannot read {path!r} ({size} bytes): not a valid safetensors "
+                               f"file, truncated or its header was altered ({exc}){_diagnose(path)}"
+                               ) from None
     wrong = [key for key, tensor in state.items()
              if _HASH_PREFIX + key in metadata and metadata[_HASH_PREFIX + key] != _digest(tensor)]
     gone = sorted(k[len(_HASH_PREFIX):] for k in metadata
                   if k.startswith(_HASH_PREFIX) and k[len(_HASH_PREFIX):] not in state)
     if gone:
-        raise ValueError(f"{path!r} was altered after it was written: {len(gone)} tensors "
-                         f"recorded in its header are missing: {gone[:10]}")
+        raise WeightsFileError(f"{path!r} was altered after it was written: {len(gone)} tensors "
+                               f"recorded in its header are missing: {gone[:10]}")
     if wrong:
-        raise ValueError(f"{path!r} was altered after it was written: the bytes of "
-                         f"{len(wrong)} tensors do not match their recorded SHA-256: {wrong[:10]}")
+        raise WeightsFileError(
+            f"{path!r} was altered after it was written: the bytes of "
+            f"{len(wrong)} tensors do not match their recorded SHA-256: {wrong[:10]}")
     return state
 
 

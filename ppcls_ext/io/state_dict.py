@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from .errors import WeightsFileError
 from .pickle_file import read_pickle
 from .safetensors_file import SUFFIX as SAFETENSORS, load_safetensors, save_safetensors
 
@@ -33,11 +34,12 @@ def read_state_dict(path):
     except ValueError:
         raise
     except Exception as exc:  # paddle raises several types for truncated/foreign files
-        raise ValueError(f"Cannot read weights from {path!r}: the file is corrupt, truncated or "
-                         f"not a Paddle .pdparams state dict ({type(exc).__name__}: {exc})")
+        raise WeightsFileError(
+            f"Cannot read weights from {path!r}: the file is corrupt, truncated or "
+            f"not a Paddle .pdparams state dict ({type(exc).__name__}: {exc})")
     if not isinstance(state, dict):
-        raise ValueError(f"{path!r} holds a {type(state).__name__}, not a state dict "
-                         "(name -> tensor) as paddle.save(model.state_dict()) writes.")
+        raise WeightsFileError(f"{path!r} holds a {type(state).__name__}, not a state dict "
+                               "(name -> tensor) as paddle.save(model.state_dict()) writes.")
     return state
 
 

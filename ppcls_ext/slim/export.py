@@ -13,7 +13,8 @@ import os
 from .._ppcls import logger
 from ..export import export, to_onnx
 from ..registry import build_model
-from ..io import read_weights
+from ..io import WeightsFileError, read_weights
+from ..validation import ConfigError
 from .placement import int8_layer_names
 from .qat import float_state, is_qat_state, prepare_qat, qat_scales
 from .qdq import write_int8_onnx
@@ -43,15 +44,16 @@ def export_qat(config, act_dtype="uint8"):
     ``Global.pretrained_model`` -> int8 export with the trained scales."""
     g = config["Global"]
     if not g.get("pretrained_model"):
-        raise ValueError("exporting a Slim (QAT) config needs Global.pretrained_model, the QAT "
-                         "checkpoint written by tools/train.py (e.g. "
-                         "output/EConvNeXt_mini/best_model)")
-    pretrained = read_weights(g["pretrained_model"])
+        raise ConfigError("exporting a Slim (QAT) config needs Global.pretrained_model, the QAT "
+                          "checkpoint written by tools/train.py (e.g. "
+                          "output/EConvNeXt_mini/best_model)")
+    pretrained = read_weights(g["pretrained_model"], bool(g.get("use_ema_weights")),
+                              "exporting (int8, QAT)")
     path = pretrained[1]
     if not is_qat_state(pretrained[0]):
-        raise ValueError(f"{path} holds float weights, not a QAT checkpoint: train with the "
-                         "Slim config first (tools/train.py), or quantize the float model "
-                         "with tools/quant_post.py")
+        raise WeightsFileError(f"{path} holds float weights, not a QAT checkpoint: train with the "
+                               "Slim config first (tools/train.py), or quantize the float model "
+                               "with tools/quant_post.py")
     qat_model = build_model(config, "export")
     prepare_qat(config, qat_model, "export", pretrained)
     qat_model.eval()

@@ -15,6 +15,7 @@ import io
 
 import paddle
 
+from ..validation import ConfigError
 from .placement import mark_float_layers
 
 ACT_QUANTIZERS = {"hist": "HistQuantizer", "kl": "KLQuantizer", "abs_max": "AbsmaxQuantizer"}
@@ -78,8 +79,8 @@ def calibration_batches(config, calib_num, batch_size=16, synthetic=False, seed=
     loaders = config.get("DataLoader") or {}
     train = (loaders.get("Train") or {}).get("dataset")
     if not train:
-        raise ValueError("PTQ calibrates on DataLoader.Train.dataset, which the config lacks "
-                         "(or pass --synthetic_calib for a latency-only model)")
+        raise ConfigError("PTQ calibrates on DataLoader.Train.dataset, which the config lacks "
+                          "(or pass --synthetic_calib for a latency-only model)")
     dataset_cfg = copy.deepcopy(dict(train))
     eval_ops = ((loaders.get("Eval") or {}).get("dataset") or {}).get("transform_ops")
     if eval_ops:
@@ -89,8 +90,8 @@ def calibration_batches(config, calib_num, batch_size=16, synthetic=False, seed=
     except ValueError as exc:  # e.g. an empty list: say that it is the calibration set
         raise ValueError(f"PTQ calibration set (DataLoader.Train): {exc}") from exc
     if len(dataset) == 0:
-        raise ValueError(f"PTQ got no calibration images: {train.get('cls_label_path')} "
-                         "lists none")
+        raise ConfigError(f"PTQ got no calibration images: {train.get('cls_label_path')} "
+                          "lists none")
     order = rng.permutation(len(dataset))[:calib_num]
     for start in range(0, len(order), batch_size):
         yield np.stack([dataset[int(i)][0] for i in order[start:start + batch_size]])
@@ -107,7 +108,8 @@ def quantize_post(config, calib_num=256, algo="kl", act_dtype="uint8", synthetic
     g = config["Global"]
     model = build_model(config, "export")
     if g.get("pretrained_model"):
-        load_export_weights(model, g["pretrained_model"])
+        load_export_weights(model, g["pretrained_model"], bool(g.get("use_ema_weights")),
+                            "quantizing")
     else:
         logger.warning("Global.pretrained_model is not set: quantizing random weights "
                        "(fine for latency, meaningless for accuracy)")

@@ -62,7 +62,8 @@ def prepare_qat(config, model, mode, pretrained=None):
         return None
     g = config["Global"]
     if pretrained is None and g.get("pretrained_model"):
-        pretrained = read_weights(g["pretrained_model"])
+        pretrained = read_weights(g["pretrained_model"], bool(g.get("use_ema_weights")),
+                                  "QAT (fine-tuning, evaluating or exporting) from")
     state, path = pretrained if pretrained is not None else (None, None)
     if state is not None and not is_qat_state(state):
         load_pretrained(model, pretrained)

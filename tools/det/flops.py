@@ -1,16 +1,17 @@
-"""GFLOPs of the PP-YOLOE detectors at 640x640, the way PaddleDetection publishes them.
+"""GFLOPs of the PP-YOLOE and YOLOv10 detectors at 640x640, as PaddleDetection publishes them.
 
-    python tools/det/flops.py [--num_classes 4] [--size 640] [--markdown]
+    python tools/det/flops.py [--num_classes 4] [--size 640] [--mini_size 608] [--no_yolov10]
 
 PaddleDetection's model-zoo GFLOPs are 2 x the multiply-accumulates that ``paddle.flops``
 counts for backbone + neck + head at 640x640 with COCO's 80 classes (stock PP-YOLOE-S:
 8.85 GMACs here -> 17.7, published 17.36). Box decoding and NMS are not counted. The table
 gives each detector at 80 classes (the zoo convention) and at ``--num_classes`` (default 4:
-the paper's DUO set), next to the figure the paper prints.
+the paper's DUO set), next to the figure the paper prints. The YOLOv10 rows follow in a second
+table at the class count of the paper's data set for that row (8 for the sonar set, 4 for
+DUO), counting the one-to-one head only (what runs at inference). The counting itself is
+``ppcls_ext.det.flops.detector_gmacs``.
 """
 import argparse
-import contextlib
-import io
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -28,16 +29,26 @@ ROWS = [
     ("PP-YOLOE-L + E-ConvNeXt-tiny", "ppyoloe_l_econvnext_tiny_36e_coco.yml", 82.6),
 ]
 
+# (label, config, the class count of the paper's data set for the row, the paper's GFLOPs)
+YOLOV10_ROWS = [
+    ("YOLOv10-M + E-ConvNeXt-tiny (sonar)", "yolov10_m_econvnext_tiny_36e_coco.yml", 8, 69.9),
+    ("YOLOv10-L + E-ConvNeXt-tiny (DUO)", "yolov10_l_econvnext_tiny_36e_coco.yml", 4, 78.0),
+    ("YOLOv10-M + ConvNeXt-tiny (sonar)", "yolov10_m_convnext_tiny_36e_coco.yml", 8, 94.3),
+    ("YOLOv10-L (stock, DUO)", "yolov10_l_36e_coco.yml", 4, 120.0),
+]
+
 
 def build_detector(config, num_classes):
     """The detector of ``config`` (a file under configs/detection or a path), untrained."""
     import ppcls_ext.det
 
-    ppcls_ext.det.install()  # registers EConvNeXt into PaddleDetection
-    from ppdet.core.workspace import create, load_config
+    ppcls_ext.det.install()  # registers EConvNeXt and YOLOv10 into PaddleDetection
+    from ppdet.core.workspace import create
+
+    from ppcls_ext.det.workspace import load_fresh_config
 
     path = config if os.path.isfile(config) else os.path.join(CONFIG_DIR, config)
-    cfg = load_config(path)
+    cfg = load_fresh_config(path)  # nothing of the previous row's config leaks into this one
     cfg.num_classes = num_classes
     if "EConvNeXt" in cfg:
         cfg["EConvNeXt"]["pretrained"] = None  # FLOPs need no weights
@@ -46,41 +57,11 @@ def build_detector(config, num_classes):
     return model
 
 
-def _network(model):
-    """backbone -> neck -> head outputs, without decoding/NMS: what the zoo counts."""
-    import paddle.nn as nn
-
-    class Network(nn.Layer):
-        def __init__(self, detector):
-            super().__init__()
-            self.detector = detector
-
-        def forward(self, image):
-            feats = self.detector.neck(self.detector.backbone({"image": image}))
-            return self.detector.yolo_head.forward_eval(feats)[:2]
-
-    return Network(model)
-
-
 def detector_gmacs(model, size=640):
     """``paddle.flops`` multiply-accumulates (G) of the whole network and of its backbone."""
-    import paddle
-    import paddle.nn as nn
+    from ppcls_ext.det.flops import detector_gmacs as gmacs
 
-    class Backbone(nn.Layer):
-        def __init__(self, backbone):
-            super().__init__()
-            self.backbone = backbone
-
-        def forward(self, image):
-            return self.backbone({"image": image})
-
-    # the detector is in eval mode; PPYOLOEHead's eval anchors follow the input size
-    model.yolo_head.eval_size = None
-    with contextlib.redirect_stdout(io.StringIO()):  # paddle.flops prints its own summary
-        total = paddle.flops(_network(model), [1, 3, size, size])
-        backbone = paddle.flops(Backbone(model.backbone), [1, 3, size, size])
-    return total / 1e9, backbone / 1e9
+    return gmacs(model, size)
 
 
 def gflops_table(num_classes=4, size=640, rows=ROWS):
@@ -114,6 +95,26 @@ def format_table(table, num_classes, size):
         + head + "\n".join(lines)
 
 
+def yolov10_table(size=640, rows=YOLOV10_ROWS):
+    """One dict per YOLOv10 row: backbone GMACs and GFLOPs at the row's class count, paper."""
+    table = []
+    for label, config, classes, paper in rows:
+        total, backbone = detector_gmacs(build_detector(config, classes), size)
+        table.append(dict(label=label, config=config, classes=classes, backbone_gmacs=backbone,
+                          gflops=2 * total, paper=paper))
+    return table
+
+
+def format_yolov10_table(table, size):
+    head = ("| detector (config) | classes | backbone GMACs | GFLOPs | paper GFLOPs | vs paper |\n"
+            "|---|---:|---:|---:|---:|---:|\n")
+    lines = [f"| {r['label']} (`{r['config']}`) | {r['classes']} | {r['backbone_gmacs']:.2f} | "
+             f"{r['gflops']:.2f} | {r['paper']:g} | "
+             f"{100 * (r['gflops'] - r['paper']) / r['paper']:+.2f}% |" for r in table]
+    return (f"YOLOv10 at {size}x{size}, the data set's class count, one-to-one head (what runs at "
+            "inference):\n\n" + head + "\n".join(lines))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num_classes", type=int, default=4,
@@ -121,6 +122,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=640, help="square input size")
     parser.add_argument("--mini_size", type=int, default=608,
                         help="also show PP-YOLOE-S + mini at this input size (0: skip)")
+    parser.add_argument("--no_yolov10", action="store_true", help="skip the YOLOv10 rows")
     args = parser.parse_args(argv)
     table = gflops_table(args.num_classes, args.size)
     print(format_table(table, args.num_classes, args.size))
@@ -128,6 +130,9 @@ def main(argv=None):
         extra = gflops_table(args.num_classes, args.mini_size, rows=ROWS[1:2])
         print()
         print(format_table(extra, args.num_classes, args.mini_size))
+    if not args.no_yolov10:
+        print()
+        print(format_yolov10_table(yolov10_table(args.size), args.size))
     return table
 
 
