@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from ppcls_ext.det.data_check import DatasetError, check_coco_dataset
-from ppcls_ext.det.digits_det import INK_THRESHOLD, ink_box, prepare_digits_det
+from ppcls_ext.det.digits_det import (DEFAULTS, INK_THRESHOLD, PRESETS, ink_box,
+                                      prepare_digits_det, preset_settings)
 from ppcls_ext.engine.data.digits import load_digits_uint8, stratified_split
 
 pytestmark = pytest.mark.integration  # detection
@@ -124,6 +125,34 @@ def test_deterministic_idempotent_cli(scenes, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["--out", again, "--min-size", "50", "--max-size", "40"])
     assert "min_size <= max_size" in capsys.readouterr().err
+
+
+def test_presets_change_the_generator_settings(tmp_path, capsys):
+    assert preset_settings() == DEFAULTS
+    large = preset_settings("large")
+    assert (large["image_size"], large["max_digits"], large["min_size"]) == (256, 3, 64)
+    assert preset_settings("large", train_scenes=7)["train_scenes"] == 7  # flags override
+    for name in PRESETS:  # every preset is a valid setting
+        s = preset_settings(name)
+        assert 1 <= s["min_digits"] <= s["max_digits"]
+        assert 8 <= s["min_size"] <= s["max_size"] <= s["image_size"]
+    with pytest.raises(ValueError, match="unknown preset 'huge'; valid: default, large, dense"):
+        preset_settings("huge")
+    with pytest.raises(TypeError, match="unknown settings \\['digits'\\]"):
+        preset_settings("large", digits=3)
+    # the command line: --preset, a flag overriding one of its values
+    out = str(tmp_path / "large")
+    counts = _cli().main(["--out", out, "--preset", "large", "--train-scenes", "6",
+                          "--val-scenes", "3"])
+    assert (counts["train"], counts["val"]) == (6, 3)
+    coco = _coco(out, "train")
+    assert {(i["width"], i["height"]) for i in coco["images"]} == {(256, 256)}
+    per_image = np.bincount([a["image_id"] for a in coco["annotations"]])
+    assert per_image.max() <= 3 and min(max(a["bbox"][2:]) for a in coco["annotations"]) > 30
+    assert "(preset large)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        _cli().main(["--out", out, "--preset", "huge"])
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
 
 
 # ---- bad inputs -------------------------------------------------------------------------

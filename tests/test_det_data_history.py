@@ -39,6 +39,7 @@ def test_history_records_each_evaluation_and_plots(tmp_path):
         saved = json.load(f)
     assert [(r["epoch"], r["mAP"], r["mAP50"]) for r in saved] == [(1, 0.5, 0.8), (2, 0.6, 0.9)]
     assert all(r["train_images_per_s"] > 0 and r["wall_s"] >= 0 for r in saved)
+    assert all(r["cpu_s"] >= 0 for r in saved) and saved[1]["cpu_s"] >= saved[0]["cpu_s"]
     png = plot_history(str(tmp_path / "run" / "history.json"), str(tmp_path / "map.png"), "t")
     assert Image.open(png).size == (500, 320)
 

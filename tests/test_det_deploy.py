@@ -59,7 +59,7 @@ def _top(boxes):
 
 
 @pytest.mark.parametrize("backend,onednn", [("paddle", True), ("paddle", False),
-                                            ("onnxruntime", False)])
+                                            ("onnxruntime", False), ("openvino", False)])
 def test_predictor_matches_dygraph(exported, backend, onednn):
     model_dir, images, reference = exported
     predictor = predict_det.DetPredictor(model_dir, backend, threshold=0.0,

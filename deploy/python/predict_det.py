@@ -1,8 +1,10 @@
-"""Detect objects with an exported PaddleDetection model: Paddle Inference or ONNX Runtime.
+"""Detect objects with an exported PaddleDetection model: Paddle Inference, ONNX Runtime or
+OpenVINO.
 
     python deploy/python/predict_det.py --model_dir inference/ppyoloe_s_econvnext_mini_digits \
         --image_file dataset/digits_det/images/val/00000.png [--image_dir DIR] \
-        [--backend paddle|onnxruntime] [--threshold 0.5] [--output_dir output/det_predict]
+        [--backend paddle|onnxruntime|openvino] [--precision fp32|bf16] [--threshold T] \
+        [--output_dir output/det_predict]
 
 The model folder is what tools/det/export_model.py writes (PaddleDetection's export format):
 ``model.json`` (or ``model.pdmodel``) + ``model.pdiparams``, inputs ``image``, ``im_shape``,
@@ -10,8 +12,13 @@ The model folder is what tools/det/export_model.py writes (PaddleDetection's exp
 model) and the box count per image, and ``infer_cfg.yml`` with the preprocessing and the
 label list. The flags are those of PaddleDetection's deploy/python/infer.py (``--model_dir``,
 ``--image_file``/``--image_dir``, ``--threshold``, ``--output_dir``, ``--cpu_threads``,
-``--enable_mkldnn``, ``--run_benchmark``); ``--backend onnxruntime`` runs ``model.onnx``,
-converted from the Paddle model with paddle2onnx on first use when it is missing.
+``--enable_mkldnn``, ``--run_benchmark``); ``--backend onnxruntime`` and ``--backend
+openvino`` run ``model.onnx``, converted from the Paddle model with paddle2onnx on first use
+when it is missing. ``--threshold`` defaults to the export's ``draw_threshold`` (0.5 for
+PaddleDetection's NMS-ed detectors, 0.25 for the NMS-free YOLOv10). ``--precision bf16``
+(Paddle Inference with oneDNN, OpenVINO) as the classification predictor offers it: on a CPU
+with AVX512-BF16 or AMX; OpenVINO is told fp32 explicitly otherwise, since it would pick bf16
+by itself on such CPUs.
 Writes ``<output_dir>/det_results.json`` (every box above ``--threshold``, in input pixels)
 and each image with its boxes drawn to ``<output_dir>/<image name>``.
 
@@ -36,6 +43,16 @@ from ppcls_infer.postprocess import clip_boxes
 from ppcls_infer.sources import list_images as _list_images
 
 INPUT_NAMES = ("image", "im_shape", "scale_factor")
+PRECISIONS = ("fp32", "bf16")
+DEFAULT_THRESHOLD = 0.5  # when infer_cfg.yml has no draw_threshold (PaddleDetection's value)
+
+
+def _cpu_has_bf16():
+    """AVX512-BF16 or AMX in /proc/cpuinfo (deploy/python/cpu_info.py's reading)."""
+    from cpu_info import cpu_flags
+
+    flags = cpu_flags()
+    return flags["bf16"] or flags["amx"]
 
 
 def _require(path, what):
@@ -170,9 +187,19 @@ class PaddleBackend:
 
         config = inference.Config(*paddle_model_files(model_dir))
         config.disable_gpu()
+        self.precision = "fp32"
         if args.enable_mkldnn:
             config.set_mkldnn_cache_capacity(10)
             config.enable_mkldnn()
+            if args.precision == "bf16":  # as deploy/python/backends.py for classification
+                if not _cpu_has_bf16():
+                    raise ValueError("--precision bf16 needs a CPU with AVX512-BF16 or AMX; "
+                                     "this one has neither: use --precision fp32")
+                config.enable_onednn_bfloat16()
+                self.precision = "bf16"
+        elif args.precision == "bf16":
+            raise ValueError("--precision bf16 on Paddle Inference needs oneDNN: drop "
+                             "--enable_mkldnn false, or use --precision fp32")
         else:
             config.disable_mkldnn()
         config.set_cpu_math_library_num_threads(args.cpu_threads)
@@ -209,6 +236,15 @@ def convert_to_onnx(model_dir, opset_version=16):
     return save_file
 
 
+def onnx_model(model_dir):
+    """``model_dir/model.onnx``, converted from the Paddle export on first use."""
+    path = os.path.join(model_dir, "model.onnx")
+    if not os.path.isfile(path):
+        path = convert_to_onnx(model_dir)
+        print(f"converted the Paddle model to {path}", file=sys.stderr)
+    return path
+
+
 class OnnxRuntimeBackend:
     """ONNX Runtime (CPU) on ``model_dir/model.onnx``, converted from the Paddle export with
     paddle2onnx on first use. Same call and outputs as :class:`PaddleBackend`."""
@@ -216,10 +252,11 @@ class OnnxRuntimeBackend:
     def __init__(self, model_dir, args):
         import onnxruntime as ort
 
-        path = os.path.join(model_dir, "model.onnx")
-        if not os.path.isfile(path):
-            path = convert_to_onnx(model_dir)
-            print(f"converted the Paddle model to {path}", file=sys.stderr)
+        if args.precision != "fp32":
+            raise ValueError(f"--precision {args.precision} is not offered by the onnxruntime "
+                             "backend; use --backend openvino (or paddle), or --precision fp32")
+        self.precision = "fp32"
+        path = onnx_model(model_dir)
         options = ort.SessionOptions()
         options.intra_op_num_threads = args.cpu_threads
         options.log_severity_level = 3
@@ -231,38 +268,75 @@ class OnnxRuntimeBackend:
         return self.session.run(None, {n: feed[n] for n in self.names})[:2]
 
 
-BACKENDS = {"paddle": PaddleBackend, "onnxruntime": OnnxRuntimeBackend}
+class OpenVinoBackend:
+    """OpenVINO on the CPU from ``model.onnx`` (its Paddle frontend reads only the legacy
+    ``.pdmodel``, not Paddle 3's PIR ``model.json``): latency hint, ``--cpu_threads`` threads
+    and an explicit inference precision, the settings of the classification predictor's
+    OpenVINO backend (deploy/python/backends.py)."""
+
+    HINTS = {"fp32": "f32", "bf16": "bf16"}
+
+    def __init__(self, model_dir, args):
+        import openvino as ov
+
+        if args.precision == "bf16" and not _cpu_has_bf16():
+            raise ValueError("--precision bf16 needs a CPU with AVX512-BF16 or AMX; this one "
+                             "has neither: use --precision fp32")
+        core = ov.Core()
+        self.compiled = core.compile_model(core.read_model(onnx_model(model_dir)), "CPU", {
+            "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": int(args.cpu_threads),
+            "INFERENCE_PRECISION_HINT": self.HINTS[args.precision]})
+        ran = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        self.precision = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}.get(ran, ran)
+        self.names = [port.get_any_name() for port in self.compiled.inputs]
+        self.request = self.compiled.create_infer_request()
+
+    def __call__(self, feed):
+        out = self.request.infer({n: np.ascontiguousarray(feed[n]) for n in self.names})
+        return [out[port].copy() for port in self.compiled.outputs[:2]]
+
+
+BACKENDS = {"paddle": PaddleBackend, "onnxruntime": OnnxRuntimeBackend,
+            "openvino": OpenVinoBackend}
 
 
 class DetPredictor:
-    """Detect objects with a ``tools/det/export_model.py`` export (PP-YOLOE with NMS inside),
-    without the training package: the preprocessing comes from the export's
-    ``infer_cfg.yml`` (PaddleDetection's own operators), decoding is ``ppcls_infer``'s (PIL).
+    """Detect objects with a ``tools/det/export_model.py`` export (PP-YOLOE with NMS inside,
+    YOLOv10 NMS-free), without the training package: the preprocessing comes from the
+    export's ``infer_cfg.yml`` (PaddleDetection's own operators), decoding is
+    ``ppcls_infer``'s (PIL).
 
     Args:
         model_dir: the export folder (``model.json``/``.pdiparams`` and ``infer_cfg.yml``).
-        backend: ``"paddle"`` (Paddle Inference) or ``"onnxruntime"``.
-        threshold: lowest score a detection keeps (probability in [0, 1]).
+        backend: ``"paddle"`` (Paddle Inference), ``"onnxruntime"`` or ``"openvino"``.
+        threshold: lowest score a detection keeps (probability in [0, 1]); None: the export's
+            ``draw_threshold`` (0.5 for PaddleDetection's detectors, 0.25 for YOLOv10).
         cpu_threads, enable_mkldnn: CPU threads and oneDNN for Paddle Inference.
+        precision: ``"fp32"`` or ``"bf16"`` (Paddle Inference with oneDNN, OpenVINO).
 
     Raises:
-        ValueError: an unknown backend.
+        ValueError: an unknown backend or precision, or a precision the backend or CPU lacks.
         FileNotFoundError: the folder, a model file or ``infer_cfg.yml`` is missing.
     """
 
-    def __init__(self, model_dir, backend="paddle", threshold=0.5, cpu_threads=2,
-                 enable_mkldnn=True):
+    def __init__(self, model_dir, backend="paddle", threshold=None, cpu_threads=2,
+                 enable_mkldnn=True, precision="fp32"):
         if backend not in BACKENDS:
             raise ValueError(f"--backend {backend!r}; valid: {', '.join(BACKENDS)}")
-        if not (backend == "onnxruntime" and
+        if precision not in PRECISIONS:
+            raise ValueError(f"--precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+        if not (backend in ("onnxruntime", "openvino") and
                 os.path.isfile(os.path.join(model_dir or "", "model.onnx"))):
             paddle_model_files(model_dir)  # the folder and the model files, named, first
         self.cfg = load_infer_cfg(model_dir)
-        args = argparse.Namespace(cpu_threads=cpu_threads, enable_mkldnn=enable_mkldnn)
+        args = argparse.Namespace(cpu_threads=cpu_threads, enable_mkldnn=enable_mkldnn,
+                                  precision=precision)
         self.backend = BACKENDS[backend](model_dir, args)
+        self.precision = self.backend.precision  # what runs, read back from the backend
         self.ops = build_preprocess(self.cfg["Preprocess"])
         self.labels = [str(x) for x in self.cfg["label_list"]]
-        self.threshold = threshold
+        self.threshold = float(self.cfg.get("draw_threshold", DEFAULT_THRESHOLD)
+                               if threshold is None else threshold)
 
     def preprocess(self, path):
         image = decode_rgb(path)
@@ -363,7 +437,12 @@ def main(argv=None):
     parser.add_argument("--image_file", default=None)
     parser.add_argument("--image_dir", default=None)
     parser.add_argument("--backend", default="paddle", choices=sorted(BACKENDS))
-    parser.add_argument("--threshold", type=float, default=0.5, help="lowest score kept")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="bf16: Paddle Inference (oneDNN) or OpenVINO, on a CPU with "
+                        "AVX512-BF16 or AMX")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="lowest score kept (default: the export's draw_threshold, 0.5 "
+                        "for NMS-ed detectors, 0.25 for YOLOv10)")
     parser.add_argument("--output_dir", default="output/det_predict")
     parser.add_argument("--cpu_threads", type=int, default=2)
     parser.add_argument("--enable_mkldnn", type=lambda s: s.lower() in ("1", "true", "yes"),
@@ -374,7 +453,7 @@ def main(argv=None):
     try:
         paths = list_images(args.image_file, args.image_dir)
         predictor = DetPredictor(args.model_dir, args.backend, args.threshold,
-                                 args.cpu_threads, args.enable_mkldnn)
+                                 args.cpu_threads, args.enable_mkldnn, args.precision)
         os.makedirs(args.output_dir, exist_ok=True)
         root = args.image_dir if not args.image_file and os.path.isdir(args.image_dir) else None
         results, bad = predictor.predict(paths, args.output_dir, root)
@@ -387,13 +466,15 @@ def main(argv=None):
         print(f"{r['file_name']}: {found}")
     out = os.path.join(args.output_dir, "det_results.json")
     with open(out + ".tmp", "w") as f:
-        json.dump({"backend": args.backend, "threshold": args.threshold, "results": results,
+        json.dump({"backend": args.backend, "precision": predictor.precision,
+                   "threshold": predictor.threshold, "results": results,
                    "unreadable": bad}, f, indent=1)
     os.replace(out + ".tmp", out)
     print(f"boxes: {out}; drawn images: {args.output_dir}")
     if args.run_benchmark and results:
         r = predictor.benchmark(results[0]["file_name"])
-        print(f"[benchmark] backend={args.backend} batch=1 p50={r['p50_ms']:.2f}ms "
+        print(f"[benchmark] backend={args.backend} precision={predictor.precision} batch=1 "
+              f"p50={r['p50_ms']:.2f}ms "
               f"p90={r['p90_ms']:.2f}ms")
     if not results:
         print("error: no image could be read", file=sys.stderr)

@@ -60,9 +60,16 @@ def _pretrain_weights(rec):
     rec.setattr(trainer, "load_pretrain_weight", wrapped)
 
 
+def _yolov10_draw_threshold(rec):
+    from .yolov10.export import patch_infer_cfg_threshold
+
+    patch_infer_cfg_threshold(rec)  # a YOLOv10 export writes draw_threshold 0.25
+
+
 def install():
     """Import PaddleDetection, patch it for Paddle 3, register ``EConvNeXt`` and YOLOv10
-    (``ppcls_ext.det.yolov10``) (idempotent).
+    (``ppcls_ext.det.yolov10``; its exports write YOLOv10's score threshold,
+    ``yolov10.export``) (idempotent).
 
     Returns the names of the patches in force. Raises ImportError (one line) without
     PaddleDetection.
@@ -81,6 +88,7 @@ def install():
     patching.apply(PREFIX + "register_backbone", _register_backbone)
     patching.apply(PREFIX + "register_yolov10", _register_yolov10)
     patching.apply(PREFIX + "pretrain_weights", _pretrain_weights)
+    patching.apply(PREFIX + "yolov10_draw_threshold", _yolov10_draw_threshold)
     from .postprocess import patch_clip_boxes
     from .readers import patch_readers
 

@@ -1,8 +1,11 @@
 """Compose the digit-scenes detection data set (COCO format) from scikit-learn's digits.
 
-    python tools/det/prepare_digits_det.py [--out dataset/digits_det] [--train-scenes 600]
-        [--val-scenes 150] [--image-size 128] [--min-digits 2] [--max-digits 6]
-        [--min-size 20] [--max-size 44] [--seed 0]
+    python tools/det/prepare_digits_det.py [--out dataset/digits_det] [--preset default]
+        [--train-scenes 600] [--val-scenes 150] [--image-size 128] [--min-digits 2]
+        [--max-digits 6] [--min-size 20] [--max-size 44] [--seed 0]
+
+--preset picks named settings (default | large | dense | mixed, see PRESETS in
+ppcls_ext/det/digits_det.py); the other flags override single values of it.
 
 Layout: <out>/images/{train,val}/NNNNN.png, <out>/annotations/instances_{train,val}.json,
 <out>/label_list.txt. No download, seconds; running it again changes nothing. Train and val
@@ -23,17 +26,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="dataset/digits_det", help="output folder")
+    parser.add_argument("--preset", default="default", choices=list(module.PRESETS),
+                        help="named generator settings; the flags below override them")
     for key, value in module.DEFAULTS.items():
-        parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
+        parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=None,
+                            help=f"(default: the preset's, {value} in 'default')")
     args = vars(parser.parse_args(argv))
-    out = args.pop("out")
+    out, preset = args.pop("out"), args.pop("preset")
+    overrides = {k: v for k, v in args.items() if v is not None}
     try:
-        counts = module.prepare_digits_det(out, **args)
+        settings = module.preset_settings(preset, **overrides)
+        counts = module.prepare_digits_det(out, **settings)
     except ValueError as exc:
         parser.error(str(exc))
-    print(f"digit scenes in {out}: {counts['train']} train ({counts['train_boxes']} boxes), "
-          f"{counts['val']} val ({counts['val_boxes']} boxes), {args['image_size']}px "
-          f"({counts['written']} files written)")
+    print(f"digit scenes in {out} (preset {preset}): {counts['train']} train "
+          f"({counts['train_boxes']} boxes), {counts['val']} val ({counts['val_boxes']} boxes), "
+          f"{settings['image_size']}px ({counts['written']} files written)")
     return counts
 
 

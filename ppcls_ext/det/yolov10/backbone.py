@@ -109,8 +109,9 @@ class YOLOv10CSPDarkNet(nn.Layer):
     def forward(self, inputs):
         x = self.stem(inputs["image"])
         outs = [x] if 0 in self.return_idx else []
-        for i, stage in enumerate(self.stages, start=1):
+        # no enumerate(..., start=1): Paddle's to_static (export) rejects the keyword
+        for i, stage in enumerate(self.stages):
             x = stage(x)
-            if i in self.return_idx:
+            if i + 1 in self.return_idx:
                 outs.append(x)
         return outs
