@@ -14,7 +14,7 @@ source checkout, train/eval/infer hand the config to PaddleClas's own ``Engine``
 """
 import os
 
-from ppcls_infer.cli import make_parser, run
+from ppcls_infer.cli import console_script, make_parser, run
 
 from .registry import register
 
@@ -166,25 +166,10 @@ def quant_post(argv=None):
 __all__ = ["evaluate", "export_model", "infer", "launch", "quant_post",
            "train"]
 
-# --- console scripts ---------------------------------------------------------------------------
-# setuptools' wrappers call sys.exit(<return value>): a command's result (metrics, a Trainer, the
-# written paths) is for Python callers, so the scripts in pyproject.toml get these, which end the
-# process with status 0 on success (a user error has already exited with status 2).
+# --- console scripts (pyproject.toml): exit status 0 on success -----------------------------
 
-def _script(command):
-    name = command.__name__
-
-    def main():
-        globals()[name]()  # looked up at call time (tests replace the command)
-        return 0
-
-    main.__name__ = main.__qualname__ = f"{command.__name__}_script"
-    main.__doc__ = f"Console-script form of :func:`{command.__name__}` (exit status 0)."
-    return main
-
-
-train_script = _script(train)
-evaluate_script = _script(evaluate)
-infer_script = _script(infer)
-export_model_script = _script(export_model)
-quant_post_script = _script(quant_post)
+train_script = console_script(globals(), "train")
+evaluate_script = console_script(globals(), "evaluate")
+infer_script = console_script(globals(), "infer")
+export_model_script = console_script(globals(), "export_model")
+quant_post_script = console_script(globals(), "quant_post")

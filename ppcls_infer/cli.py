@@ -90,6 +90,22 @@ def run(main, *args, user_errors=USER_ERRORS, **kwargs):
         sys.exit(130)
 
 
+def console_script(namespace, name):
+    """The console-script form of the command ``namespace[name]`` (a tool's ``main(argv=None)``).
+
+    setuptools' script wrappers call ``sys.exit(<return value>)``; a command returns its result
+    (metrics, a Trainer, the written paths) for Python callers, which would make a successful
+    run exit 1. The script returns 0 instead (a user error has already exited with status 2).
+    The command is looked up at call time, so tests may replace it."""
+    def main():
+        namespace[name]()
+        return 0
+
+    main.__name__ = main.__qualname__ = f"{name}_script"
+    main.__doc__ = f"Console-script form of ``{name}`` (exit status 0 on success)."
+    return main
+
+
 def add_override_argument(parser):
     parser.add_argument("-o", "--override", "--opt", dest="override", action="extend",
                         nargs="+", default=[], metavar="KEY=VALUE",

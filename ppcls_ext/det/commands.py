@@ -20,7 +20,8 @@ a user mistake ends with one ``error:`` line (``PPCLS_DEBUG=1``: traceback).
 import os
 import warnings
 
-from ppcls_infer.cli import UserError, apply_overrides, make_parser, run, select_device
+from ppcls_infer.cli import (UserError, apply_overrides, console_script, make_parser, run,
+                             select_device)
 
 # Top-level keys PaddleDetection's Trainer reads with a default, so a config may omit them and
 # ``-o`` may still set them (ppdet/engine/trainer.py, callbacks.py, tools/*.py of release/2.6).
@@ -402,25 +403,10 @@ def voc2coco(argv=None):
     return run(run_voc2coco, voc2coco_parser().parse_args(argv))
 
 
-# --- console scripts ---------------------------------------------------------------------------
-# setuptools' wrappers call sys.exit(<return value>): a command's result (metrics, a Trainer, the
-# written paths) is for Python callers, so the scripts in pyproject.toml get these, which end the
-# process with status 0 on success (a user error has already exited with status 2).
+# --- console scripts (pyproject.toml): exit status 0 on success -----------------------------
 
-def _script(command):
-    name = command.__name__
-
-    def main():
-        globals()[name]()  # looked up at call time (tests replace the command)
-        return 0
-
-    main.__name__ = main.__qualname__ = f"{command.__name__}_script"
-    main.__doc__ = f"Console-script form of :func:`{command.__name__}` (exit status 0)."
-    return main
-
-
-train_script = _script(train)
-evaluate_script = _script(evaluate)
-infer_script = _script(infer)
-export_model_script = _script(export_model)
-voc2coco_script = _script(voc2coco)
+train_script = console_script(globals(), "train")
+evaluate_script = console_script(globals(), "evaluate")
+infer_script = console_script(globals(), "infer")
+export_model_script = console_script(globals(), "export_model")
+voc2coco_script = console_script(globals(), "voc2coco")
