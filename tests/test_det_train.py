@@ -104,8 +104,9 @@ def test_export_runs_in_paddle_inference_like_dygraph(trained, monkeypatch):
             config.disable_mkldnn()
         config.disable_glog_info()
         predictor = create_predictor(config)
-        # im_shape: the boxes are clipped to the image (ppcls_ext.det.postprocess)
-        assert sorted(predictor.get_input_names()) == ["im_shape", "image", "scale_factor"]
+        # PaddleDetection's two inputs (what PaddleX feeds a PP-YOLOE): the clip to the image
+        # uses the input's own H, W (ppcls_ext.det.postprocess)
+        assert sorted(predictor.get_input_names()) == ["image", "scale_factor"]
         for name in predictor.get_input_names():
             predictor.get_input_handle(name).copy_from_cpu(feeds[name])
         predictor.run()

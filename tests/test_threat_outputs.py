@@ -70,6 +70,7 @@ def test_det_history_never_written_through_symlink(tmp_path):
     os.symlink(victim, out / "map.png")
     hist = EvalHistory.__new__(EvalHistory)
     hist.path, hist.records, hist._ips, hist._start = str(out / "history.json"), [], 1.0, 0.0
+    hist._cpu_start = 0.0
 
     class _Metric:
         def get_results(self):

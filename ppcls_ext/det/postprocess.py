@@ -10,7 +10,10 @@ inference and export, an output ``{"bbox": [N, 6] (class, score, x1, y1, x2, y2)
 "bbox_num": [B]}`` has its coordinates clipped with the same rule, per image of the batch.
 The ops (cumsum, compare, gather, minimum/maximum) trace into the exported model, so
 Paddle Inference and ONNX Runtime get clipped boxes too; ``ppcls_infer.postprocess.clip_boxes``
-is the same rule in numpy for ``predict_det.py`` reading an older export.
+is the same rule in numpy for ``predict_det.py`` reading an older export. In an export the
+clip uses the network input's H, W instead of ``im_shape`` (equal for the fixed-size Resize of
+the shipped configs; with keep-ratio resizing plus padding the clip is looser by the padding),
+so exported detectors keep PaddleDetection's inputs ``image`` and ``scale_factor``.
 """
 def clip_boxes(bbox, bbox_num, im_shape, scale_factor):
     """``bbox`` [N, 6] with rows ordered by image (``bbox_num`` [B] rows each; a single
@@ -48,10 +51,19 @@ def patch_clip_boxes(rec):
     # no functools.wraps: its __wrapped__ would make paddle.jit.to_static (which reads the
     # source through inspect.unwrap) convert the original forward and drop the clipping
     def forward(self, inputs):
+        import paddle
+
         out = original(self, inputs)
         if not self.training and _clippable(out, inputs):
             out = dict(out)
-            out["bbox"] = clip_boxes(out["bbox"], out["bbox_num"], inputs["im_shape"],
+            im_shape = inputs["im_shape"]
+            if not paddle.in_dynamic_mode() and "image" in inputs:
+                # export: the network input's own H, W, so the exported model keeps
+                # PaddleDetection's two inputs (image, scale_factor), which PaddleX and other
+                # PP-YOLOE runtimes feed; exact for the fixed-size Resize of the shipped configs
+                hw = paddle.shape(inputs["image"])[2:4].astype("float32")
+                im_shape = paddle.expand(hw.unsqueeze(0), [paddle.shape(inputs["image"])[0], 2])
+            out["bbox"] = clip_boxes(out["bbox"], out["bbox_num"], im_shape,
                                      inputs["scale_factor"])
         return out
 

@@ -44,12 +44,22 @@ class UnreadableImageError(ValueError):
     """An image file OpenCV cannot decode (empty, truncated header, not an image)."""
 
 
-def decode_bytes(data):
-    """``cv2.imdecode`` as ppdet's ``Decode``: BGR uint8 HxWx3, or None when unreadable."""
+def decode_bytes(data, source="<image bytes>"):
+    """``cv2.imdecode`` as ppdet's ``Decode``: BGR uint8 HxWx3, or None when unreadable.
+    The header's pixel count is checked first (``ppcls_infer.decode.check_image_bytes``:
+    ``ImageTooLargeError`` before any pixel is decoded)."""
     import cv2
+
+    from ppcls_infer.decode import CorruptImageError, ImageTooLargeError, check_image_bytes
 
     if not data:
         return None
+    try:
+        check_image_bytes(data, source)
+    except ImageTooLargeError:
+        raise
+    except CorruptImageError:
+        return None  # no readable header: unreadable, as cv2 would say
     try:
         return cv2.imdecode(np.frombuffer(data, dtype="uint8"), cv2.IMREAD_COLOR)
     except cv2.error:
@@ -71,9 +81,9 @@ def read_error(path):
             data = f.read()
     except OSError as exc:
         return f"{path}: {exc.strerror or exc}"
-    if decode_bytes(data) is None:
-        return f"{path}: cannot decode image (empty, truncated or not an image)"
     try:
+        if decode_bytes(data, path) is None:
+            return f"{path}: cannot decode image (empty, truncated or not an image)"
         decode_image(data, path)
     except CorruptImageError as exc:
         return str(exc)
@@ -93,7 +103,7 @@ def _patch_decode(rec):
                 sample["image"] = f.read()
             sample.pop("im_file")
         if isinstance(sample["image"], (bytes, bytearray)) and \
-                decode_bytes(sample["image"]) is None:
+                decode_bytes(sample["image"], path) is None:
             raise UnreadableImageError(f"{path}: cannot decode image (empty, truncated or not "
                                        "an image)")
         return original(self, sample, context)

@@ -152,8 +152,13 @@ def check_classifier_fit(model_state, state, path, fine_tune=False):
                  and k in model_state and _shape(v) != _shape(model_state[k])]
     if not differing:
         return
+    if any(not k.startswith(CLASSIFIER_PREFIX) and k in model_state
+           and _shape(v) != _shape(model_state[k]) for k, v in state.items()):
+        return  # another model altogether: the caller's "does not fit" error names the tensors
     key = next((k for k in differing if k.endswith("weight")), differing[0])
     got, want = list(_shape(state[key])), list(_shape(model_state[key]))
+    if got[-1] == want[-1]:
+        return  # same class count, other features: not a class-count question
     raise ClassifierMismatchError(
         f"{path}: its classifier has {got[-1]} classes ({key} {got}) but the model is built "
         f"for {want[-1]} ({want}); evaluation, inference, export and quantization use the "
