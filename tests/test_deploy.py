@@ -254,3 +254,20 @@ def test_tensorrt_converts_the_pir_model_with_the_exported_profile(tmp_path, mon
     assert calls[0][1] == (prefix + ".json", prefix + ".pdiparams")
     assert "enable_tensorrt_engine" not in [c[0] for c in calls]
     assert ("enable_use_gpu", (8000, 0), {}) in calls
+
+
+def test_misspelt_global_override_is_refused_not_ignored():
+    """A fresh-user report: ``-o Global.infer_img=...`` (missing s) was accepted silently and
+    the deploy config's default folder was classified instead. A Global key the config lacks
+    is added only if the predictor reads it; PaddleClas's keys and this project's still are."""
+    from ppcls_infer.cli import OverrideError
+    from predict_cls import load_config
+
+    cfg = os.path.join(ROOT, "deploy", "configs", "inference_cls.yaml")
+    with pytest.raises(OverrideError, match="infer_img"):
+        load_config(cfg, ["Global.infer_img=a.png"])
+    config = load_config(cfg, ["Global.infer_imgs=a.png", "Global.benchmark=True",
+                               "Global.save_log_path=log.txt", "Global.gpu_id=0"])
+    g = config["Global"]
+    assert (g["infer_imgs"], g["benchmark"], g["save_log_path"], g["gpu_id"]) == \
+        ("a.png", True, "log.txt", 0)

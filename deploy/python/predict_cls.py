@@ -231,7 +231,14 @@ def load_config(path, overrides):
         raise FileNotFoundError(f"deploy config {path!r} does not exist")
     with open(path) as f:
         config = bounded_yaml.safe_load(f) or {}
-    apply_overrides(config, overrides, new_section=lambda path: len(path) == 1 and
+    known = set(paddleclas_keys.HONOURED) | set(paddleclas_keys.REFUSED) | \
+        set(paddleclas_keys.EXTENSIONS)
+    # a Global key the config lacks may be added only if some part of the predictor reads it:
+    # a misspelt -o Global.infer_img would otherwise be ignored while the config's default runs
+    apply_overrides(config, overrides,
+                    new_key=lambda path: path[0] != "Global" or len(path) != 2
+                    or path[1] in known,
+                    new_section=lambda path: len(path) == 1 and
                     path[0] in ("Global", "PreProcess", "PostProcess"))
     if not isinstance(config.get("Global"), dict):
         raise ValueError(f"deploy config {path!r} has no Global section")
