@@ -4,7 +4,15 @@
 (``engine/config.py`` loads and validates a config) and ``slim`` (which reads its section):
 neither imports the other to check a config. A misspelt key would otherwise be ignored
 silently and a run would train with a default the user never meant.
+
+Values: ``CLASSIFICATION_VALUES`` maps PaddleClas's numeric keys to their type and range;
+``check_values`` checks a config against such a table once, after the ``-o`` overrides are
+merged and before anything is built, and names the key, the ``-o`` item or file it came from,
+what is valid and what was given (the detection table, ``ppcls_ext.det.values``, uses it too).
 """
+import math
+from collections.abc import Mapping
+
 from ppcls_infer.cli import UserError
 
 from .factory import unknown_keys_message
@@ -32,28 +40,249 @@ def check_keys(section, valid, where, path):
         raise ConfigError(f"{path}: {unknown_keys_message(unknown, valid, where)}")
 
 
+def _check_names(section, valid, where, path, note=""):
+    """Unknown keys of one Slim (sub)section, in the section's own wording."""
+    for key in section:
+        if key not in valid:
+            raise ConfigError(f"{path}: unknown key {where}.{key!r}. Valid keys: "
+                              f"{', '.join(sorted(valid))}{note}")
+
+
 def check_slim_config(slim, path="<config>"):
     """The ``Slim`` section: ``{quant: {name: pact}}``. Returns the quantizer name or None."""
     if slim is None:
         return None
     if not isinstance(slim, dict):
         raise ConfigError(f"{path}: Slim must be a mapping such as {{quant: {{name: pact}}}}")
-    for key in slim:
-        if key not in SLIM_KEYS:
-            raise ConfigError(f"{path}: unknown key Slim.{key!r}. Valid keys: "
-                              f"{', '.join(sorted(SLIM_KEYS))} (pruning is not supported)")
+    _check_names(slim, SLIM_KEYS, "Slim", path, " (pruning is not supported)")
     quant = slim.get("quant")
     if quant is None:
         return None
     if not isinstance(quant, dict):
         raise ConfigError(f"{path}: Slim.quant must be a mapping such as {{name: pact}}")
-    for key in quant:
-        if key not in QUANT_KEYS:
-            raise ConfigError(f"{path}: unknown key Slim.quant.{key!r}. Valid keys: "
-                              f"{', '.join(sorted(QUANT_KEYS))}")
+    _check_names(quant, QUANT_KEYS, "Slim.quant", path)
     name = str(quant.get("name", "")).lower()
     if name not in QUANTIZERS:
         raise ConfigError(f"{path}: Slim.quant.name {quant.get('name')!r} is not a known "
                           f"quantizer; valid: {', '.join(QUANTIZERS)} (post-training "
                           "quantization: tools/quant_post.py)")
     return name
+
+
+# ---------------------------------------------------------------------------------- values
+# Numeric config values, checked once after the -o overrides are merged and before any model
+# or data is built. Bounds use JSON Schema's words (minimum, exclusiveMinimum, ...).
+
+
+class Number:
+    """A number a config key must hold: ``kind`` int (a YAML integer; booleans, floats and
+    quoted strings refused) or float (any finite number; a numeric string such as YAML 1.1's
+    ``1e-3``, which PyYAML reads as text, is converted in place). ``nullable``: null/false
+    mean "off" (as in PaddleClas's configs)."""
+
+    def __init__(self, kind, minimum=None, maximum=None, exclusive_minimum=None,
+                 exclusive_maximum=None, nullable=False, meaning=""):
+        self.kind, self.nullable, self.meaning = kind, nullable, meaning
+        self.minimum, self.maximum = minimum, maximum
+        self.exclusive_minimum, self.exclusive_maximum = exclusive_minimum, exclusive_maximum
+
+    def describe(self):
+        noun = "an integer" if self.kind is int else "a number"
+        low = (f"[{self.minimum}" if self.minimum is not None else
+               f"({self.exclusive_minimum}" if self.exclusive_minimum is not None else None)
+        high = (f"{self.maximum}]" if self.maximum is not None else
+                f"{self.exclusive_maximum})" if self.exclusive_maximum is not None else None)
+        if low and high:
+            text = f"{noun} in {low}, {high}"
+        elif low:
+            text = f"{noun} {'>=' if low[0] == '[' else '>'} {low[1:]}"
+        elif high:
+            text = f"{noun} {'<=' if high[-1] == ']' else '<'} {high[:-1]}"
+        else:
+            text = noun
+        if self.meaning:
+            text += f" ({self.meaning})"
+        return text + (", or null" if self.nullable else "")
+
+    def convert(self, value):
+        """The value as this number, or raise ValueError (the caller names key and source)."""
+        if self.nullable and (value is None or value is False):
+            return value
+        if isinstance(value, bool) or value is None:
+            raise ValueError
+        if self.kind is int:
+            if not isinstance(value, int):
+                raise ValueError
+        elif isinstance(value, str):
+            value = float(value)  # ValueError for text that is no number
+        elif not isinstance(value, (int, float)):
+            raise ValueError
+        if not math.isfinite(value) \
+                or (self.minimum is not None and value < self.minimum) \
+                or (self.maximum is not None and value > self.maximum) \
+                or (self.exclusive_minimum is not None and value <= self.exclusive_minimum) \
+                or (self.exclusive_maximum is not None and value >= self.exclusive_maximum):
+            raise ValueError
+        return value
+
+
+class Shape:
+    """A list of ``length`` integers >= 1 (``Global.image_shape``: [C, H, W])."""
+
+    def __init__(self, length, meaning):
+        self.length, self.meaning = length, meaning
+
+    def describe(self):
+        return f"a list of {self.length} integers >= 1 ({self.meaning})"
+
+    def convert(self, value):
+        if not isinstance(value, (list, tuple)) or len(value) != self.length or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+            raise ValueError
+        return value
+
+
+class Section:
+    """A mapping (a section of keys), e.g. ``Optimizer.lr``."""
+
+    def __init__(self, example):
+        self.example = example
+
+    def describe(self):
+        return f"a mapping such as {self.example}"
+
+    def convert(self, value):
+        if not isinstance(value, Mapping):
+            raise ValueError
+        return value
+
+
+def positive_int(meaning=""):
+    return Number(int, minimum=1, meaning=meaning)
+
+
+def fraction(meaning=""):
+    """A rate in [0, 1): a decay, a smoothing epsilon, a drop rate, Adam's betas."""
+    return Number(float, minimum=0, exclusive_maximum=1, meaning=meaning)
+
+
+def non_negative(meaning="", nullable=False):
+    return Number(float, minimum=0, nullable=nullable, meaning=meaning)
+
+
+def positive(meaning="", nullable=False):
+    return Number(float, exclusive_minimum=0, nullable=nullable, meaning=meaning)
+
+
+_MIX_OPS = ("MixupOperator", "CutmixOperator")
+_BATCH_OPS = "DataLoader.*.dataset.batch_transform_ops.*"
+
+# PaddleClas's keys, as its engine, loaders, losses, optimizers and schedulers read them
+# (ppcls/engine/engine.py, train/train.py, ppcls/data, ppcls/loss, ppcls/optimizer). ``*``
+# is any key or list index. Keys absent from a config keep their defaults, unchecked.
+CLASSIFICATION_VALUES = {
+    "Global.epochs": positive_int("training epochs; 0 would train nothing"),
+    "Global.print_batch_step": positive_int("iterations between log lines"),
+    "Global.save_interval": Number(int, minimum=0, meaning="epochs between epoch_N "
+                                   "checkpoints; 0: only latest and best_model"),
+    "Global.eval_interval": positive_int("epochs between evaluations"),
+    "Global.start_eval_epoch": Number(int, minimum=0, meaning="evaluate after this epoch"),
+    "Global.update_freq": positive_int("micro-batches accumulated per optimizer step"),
+    "Global.class_num": Number(int, minimum=1, nullable=True, meaning="classes"),
+    "Global.seed": Number(int, minimum=0, maximum=2 ** 32 - 1, nullable=True),
+    "Global.image_shape": Shape(3, "[C, H, W]"),
+    "Arch.class_num": positive_int("classes"),
+    "Arch.drop_path_rate": fraction("stochastic depth"),
+    "Optimizer.lr": Section("{name: Cosine, learning_rate: 0.001}"),
+    "Optimizer.lr.learning_rate": positive("the peak learning rate"),
+    "Optimizer.lr.eta_min": non_negative("the final learning rate"),
+    "Optimizer.lr.warmup_epoch": non_negative("epochs of linear warm-up"),
+    "Optimizer.lr.warmup_start_lr": non_negative("learning rate at the start of warm-up"),
+    "Optimizer.lr.decay_epochs.*": non_negative("Piecewise boundaries in epochs"),
+    "Optimizer.lr.values.*": non_negative("Piecewise learning rates"),
+    "Optimizer.weight_decay": non_negative("decoupled weight decay"),
+    "Optimizer.beta1": fraction(), "Optimizer.beta2": fraction(),
+    "Optimizer.epsilon": positive(),
+    "Optimizer.momentum": fraction(),
+    "Optimizer.clip_norm": positive("global gradient norm", nullable=True),
+    "Optimizer.regularizer.coeff": non_negative("L2 weight decay"),
+    "EMA.decay": fraction("weight of the running average per step"),
+    "AMP.scale_loss": positive("initial loss scale"),
+    "Loss.*.*.*.weight": non_negative("the loss term's weight"),
+    "Loss.*.*.*.epsilon": fraction("label smoothing"),
+    "DataLoader.*.sampler.batch_size": positive_int("images per device"),
+    "DataLoader.*.loader.num_workers": Number(int, minimum=0, meaning="loader processes; "
+                                              "0 loads in the training process"),
+    **{f"{_BATCH_OPS}.{op}.alpha": positive("Beta(alpha, alpha) mixing") for op in _MIX_OPS},
+    **{f"{_BATCH_OPS}.OpSampler.{op}.alpha": positive("Beta(alpha, alpha) mixing")
+       for op in _MIX_OPS},
+    **{f"{_BATCH_OPS}.{op}.prob": Number(float, minimum=0, maximum=1) for op in _MIX_OPS},
+    **{f"{_BATCH_OPS}.OpSampler.{op}.prob": Number(float, minimum=0, maximum=1)
+       for op in _MIX_OPS},
+    "Infer.batch_size": positive_int("images per forward pass"),
+    "Infer.PostProcess.topk": positive_int("classes reported per image"),
+}
+
+
+def _children(node):
+    if isinstance(node, Mapping):
+        return list(node.items())
+    if isinstance(node, list):
+        return list(enumerate(node))
+    return []
+
+
+def _matches(node, pattern, path=()):
+    """(dotted path, container, key) of every existing key of ``node`` matching ``pattern``
+    (a list of names; ``*`` is any key or index)."""
+    head, rest = pattern[0], pattern[1:]
+    for key, child in _children(node):
+        if head != "*" and str(key) != head:
+            continue
+        where = path + (str(key),)
+        if rest:
+            yield from _matches(child, rest, where)
+        else:
+            yield ".".join(where), node, key
+
+
+def override_source(key, overrides):
+    """The ``-o`` item that set ``key`` (dotted) or one of its sections, the last one given;
+    None when the value comes from the file."""
+    from ppcls_infer.cli import parse_overrides
+
+    found = None
+    for item in overrides or ():
+        parts, _ = parse_overrides([item])[0]
+        name = ".".join(parts)
+        if key == name or key.startswith(name + "."):
+            found = item
+    return found
+
+
+def check_values(config, schema, path="<config>", overrides=()):
+    """Check every key of ``config`` named by ``schema`` (``{dotted pattern: Number | Shape |
+    Section}``); numeric strings of float keys become floats in place. Raises ConfigError
+    naming the key, where the value came from (the ``-o`` item or ``path``), what is valid
+    and what was given."""
+    for pattern, spec in schema.items():
+        for key, container, name in list(_matches(config, pattern.split("."))):
+            value = container[name]
+            try:
+                container[name] = spec.convert(value)
+            except (ValueError, TypeError):
+                item = override_source(key, overrides)
+                where = f"-o {item}" if item else path
+                hint = " (a quoted string: write the number without quotes)" \
+                    if isinstance(value, str) and _numeric(value) else ""
+                raise ConfigError(f"{where}: {key} must be {spec.describe()}, got "
+                                  f"{value!r}{hint}") from None
+    return config
+
+
+def _numeric(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

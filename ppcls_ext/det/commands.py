@@ -80,8 +80,9 @@ def load(flags, exclude=("config", "override", "allow_base_outside")):
     for key in ("architecture", "num_classes"):
         if key not in cfg:
             raise UserError(f"{flags.config}: '{key}' is not set (in the file or a _BASE_ file)")
-    if not isinstance(cfg.num_classes, int) or cfg.num_classes < 1:
-        raise UserError(f"num_classes must be a positive integer, got {cfg.num_classes!r}")
+    from .values import check_det_values
+
+    check_det_values(cfg, flags.config, flags.override)  # epoch, batch sizes, base_lr, ...
     cfg.setdefault("log_iter", 20)
     return cfg
 

@@ -14,7 +14,8 @@ from ppcls_infer.cli import apply_overrides, make_parser
 
 from .._ppcls import ppcls_module
 from ..io import SAVE_FORMATS
-from ..validation import ConfigError, check_keys, check_slim_config
+from ..validation import (CLASSIFICATION_VALUES, ConfigError, MissingFileError, check_keys,
+                          check_slim_config, check_values)
 from . import paddleclas_keys
 
 _cfg = ppcls_module("utils.config")
@@ -41,9 +42,11 @@ def _refuse(config, path):
                               f"support: {reason}")
 
 
-def validate_config(config, path="<config>"):
+def validate_config(config, path="<config>", overrides=()):
     """Raise ConfigError for refused PaddleClas keys (``paddleclas_keys.REFUSED``, with the
-    reason) and for unknown top-level, Global, Loss/Metric/AMP/EMA keys."""
+    reason), for unknown top-level, Global, Loss/Metric/AMP/EMA keys and for numeric values of
+    the wrong type or out of range (``validation.CLASSIFICATION_VALUES``; the message names
+    the ``-o`` item of ``overrides`` that set the value, else ``path``)."""
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: the YAML top level must be a mapping of sections")
     _refuse(config, path)
@@ -61,13 +64,14 @@ def validate_config(config, path="<config>"):
                           f", got {save_format!r}")
     if config.get("Slim") is not None:  # Slim: {quant: {name: pact}} (ppcls_ext.slim)
         check_slim_config(config["Slim"], path)
+    check_values(config, CLASSIFICATION_VALUES, path, overrides)
     return config
 
 
 def load_config(path, overrides=None, validate=True):
     """Read ``path``, apply ``-o Key.Sub=value`` overrides, validate. Returns an AttrDict."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file {path!r} does not exist")
+        raise MissingFileError(f"config file {path!r} does not exist")
     try:
         # the wheel's parse_config, with aliases bounded (a 4.5 KB billion-laughs file took
         # 11 GB in its AttrDict conversion)
@@ -83,7 +87,7 @@ def load_config(path, overrides=None, validate=True):
                     new_section=lambda path: len(path) == 1 and path[0] in TOP_LEVEL_KEYS)
     _cfg.create_attr_dict(config)  # sections an override added become AttrDicts too
     if validate:
-        validate_config(config, path)
+        validate_config(config, path, overrides)
     return config
 
 

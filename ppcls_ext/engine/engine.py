@@ -67,8 +67,8 @@ class Engine:
     Raises:
         ConfigError (a ValueError): a config value this engine cannot honour (the message
             names the key and what is valid), e.g. a ``Slim.quant`` config without
-            ``prepare_model``; ValueError for a loader that yields no batch or labels beyond
-            ``class_num``.
+            ``prepare_model``, a loader that yields no batch, labels beyond ``class_num``.
+        ValueError: ``mode`` is not train, eval or infer (a caller's bug).
         RuntimeError: ``Global.device: gpu`` on a Paddle built without CUDA.
         WeightsNotFoundError / WeightsFileError (``ppcls_ext.io``): a weights or checkpoint
             path that is missing or unusable, including ``UnsafeCheckpointError`` for a pickle
@@ -124,14 +124,12 @@ class Engine:
         self.train_metrics = self._train_metrics(metric_cfg.get("Train")) if mode == "train" \
             else []
 
-        self.update_freq = int(g.get("update_freq", 1))
-        if self.update_freq < 1:
-            raise ValueError(f"Global.update_freq must be >= 1, got {self.update_freq}")
+        self.update_freq = int(g.get("update_freq", 1))  # >= 1: validation.CLASSIFICATION_VALUES
         self.optimizer = self.lr_scheduler = None
         self.step_each_epoch = 0
         if mode == "train":
             if len(self.train_loader) < self.update_freq:
-                raise ValueError(f"Global.update_freq={self.update_freq} exceeds the "
+                raise ConfigError(f"Global.update_freq={self.update_freq} exceeds the "
                                  f"{len(self.train_loader)} iterations of an epoch: no "
                                  "optimizer step would run. Lower update_freq or batch_size")
             self.step_each_epoch = len(self.train_loader) // self.update_freq
@@ -163,7 +161,7 @@ class Engine:
         if self.class_num:
             loader.dataset.check_labels(int(self.class_num))
         if len(loader) == 0:
-            raise ValueError(f"DataLoader.{mode} yields no batch: {len(loader.dataset)} images, "
+            raise ConfigError(f"DataLoader.{mode} yields no batch: {len(loader.dataset)} images, "
                              "batch_size too large for drop_last=True?")
         return loader
 
@@ -187,7 +185,7 @@ class Engine:
             return
         level = str(amp_cfg.get("level", "O1")).upper()
         if level not in ("O1", "O2"):
-            raise ValueError(f"AMP.level must be O1 or O2, got {level!r}")
+            raise ConfigError(f"AMP.level must be O1 or O2, got {level!r}")
         self.amp_eval = bool(amp_cfg.get("use_fp16_test", False)) or level == "O2"
         if self.mode != "train" and not self.amp_eval:
             return  # evaluation/inference in fp32 unless AMP.use_fp16_test

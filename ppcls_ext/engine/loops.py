@@ -198,6 +198,10 @@ def _train(engine):
     eval_interval = int(g.get("eval_interval", 1))
     start_eval = int(g.get("start_eval_epoch", 0))
     start = int(engine.states["epoch"]) + 1
+    if start > engine.epochs:  # PaddleClas's loop runs no epoch here, silently
+        logger.warning(f"Nothing to train: the checkpoint {g.get('checkpoints')} is at epoch "
+                       f"{start - 1} and Global.epochs is {engine.epochs}; raise "
+                       "Global.epochs to train further. Checkpoints are left as they are.")
     _place_schedule(engine, start - 1)
     for epoch in range(start, engine.epochs + 1):
         engine.current_epoch = epoch
