@@ -16,6 +16,7 @@ nothing in it.
 import importlib
 import logging
 import os
+from ppcls_infer.cli import MissingPathError
 
 ENV_ROOT = "PADDLECLAS_ROOT"
 
@@ -28,7 +29,7 @@ def checkout_root():
         return None
     root = os.path.abspath(os.path.expanduser(root))
     if not os.path.isfile(os.path.join(root, "ppcls", "__init__.py")):
-        raise FileNotFoundError(
+        raise MissingPathError(
             f"{ENV_ROOT}={root!r} is not a PaddleClas source checkout: "
             f"{os.path.join(root, 'ppcls', '__init__.py')} does not exist. Point {ENV_ROOT} at "
             "the folder that contains ppcls/, tools/ and deploy/, or unset it to use the "

@@ -24,6 +24,7 @@ import os
 import yaml
 
 from ppcls_infer.postprocess import read_label_file, resolve_label_file
+from .validation import ConfigError, MissingFileError
 
 
 def _scale(value):
@@ -33,8 +34,8 @@ def _scale(value):
         try:
             return float(num) / float(den) if sep else float(num)
         except (ValueError, ZeroDivisionError):
-            raise ValueError(f"Infer.transforms NormalizeImage.scale {value!r}: expected a "
-                             "number or 'a/b' such as '1.0/255.0'") from None
+            raise ConfigError(f"Infer.transforms NormalizeImage.scale {value!r}: expected a "
+                              "number or 'a/b' such as '1.0/255.0'") from None
     return float(value)
 
 
@@ -53,12 +54,12 @@ def label_list(class_id_map_file):
     ids must be 0..K-1 because predictors index the list with the class id."""
     path = resolve_label_file(class_id_map_file)
     if path is None:
-        raise FileNotFoundError(f"Infer.PostProcess.class_id_map_file {class_id_map_file!r} "
-                                "does not exist")
+        raise MissingFileError(f"Infer.PostProcess.class_id_map_file {class_id_map_file!r} "
+                               "does not exist")
     names = read_label_file(path)
     if sorted(names) != list(range(len(names))):
-        raise ValueError(f"{path}: class ids must be 0..{len(names) - 1} (one line each) to "
-                         "become inference.yml's label_list")
+        raise ConfigError(f"{path}: class ids must be 0..{len(names) - 1} (one line each) to "
+                          "become inference.yml's label_list")
     return [names[i] for i in range(len(names))]
 
 
@@ -67,9 +68,9 @@ def build_inference_config(config, image_shape, extra_global=None):
     ``FileNotFoundError`` naming the key before anything is written."""
     infer = (config.get("Infer") or {})
     if not infer.get("transforms"):
-        raise ValueError("the config needs an Infer section with transforms and PostProcess "
-                         "(see configs/quick_start/EConvNeXt_mini_digits.yaml) to write "
-                         "inference.yml")
+        raise ConfigError("the config needs an Infer section with transforms and PostProcess "
+                          "(see configs/quick_start/EConvNeXt_mini_digits.yaml) to write "
+                          "inference.yml")
     transforms = copy.deepcopy(list(infer["transforms"]))
     ops = []
     for op in transforms:
@@ -84,11 +85,11 @@ def build_inference_config(config, image_shape, extra_global=None):
     post = dict(infer.get("PostProcess") or {})
     name = post.pop("name", None)
     if not name:
-        raise ValueError("Infer.PostProcess.name is not set (e.g. Topk)")
+        raise ConfigError("Infer.PostProcess.name is not set (e.g. Topk)")
     label_file = post.pop("class_id_map_file", None)
     if not label_file:
-        raise ValueError("Infer.PostProcess.class_id_map_file is needed to store label names "
-                         "in inference.yml")
+        raise ConfigError("Infer.PostProcess.class_id_map_file is needed to store label names "
+                          "in inference.yml")
     post["label_list"] = label_list(label_file)
     g = config.get("Global") or {}
     out_global = {}

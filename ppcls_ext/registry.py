@@ -14,6 +14,7 @@ from ppcls_infer.cli import UserError
 from . import _ppcls, patching
 from .arch import MODEL_NAMES, econvnext
 from .factory import unknown_keys_message
+from .validation import ConfigError
 
 FACTORIES = {name: getattr(econvnext, name) for name in MODEL_NAMES}
 
@@ -95,16 +96,16 @@ def available_models():
 
 def _check_arch(arch_config):
     if not isinstance(arch_config, dict) or "name" not in arch_config:
-        raise ValueError("The config's Arch section must be a mapping with a 'name', e.g. "
-                         "Arch: {name: EConvNeXt_tiny, class_num: 1000}")
+        raise ConfigError("The config's Arch section must be a mapping with a 'name', e.g. "
+                          "Arch: {name: EConvNeXt_tiny, class_num: 1000}")
     name = arch_config["name"]
     target = getattr(_arch_module(), name, None) if isinstance(name, str) else None
     if target is None or not callable(target):
         close = difflib.get_close_matches(str(name), available_models(), n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"Unknown Arch.name {name!r}.{hint} E-ConvNeXt models: "
-                         f"{', '.join(FACTORIES)}; any PaddleClas model name is valid too "
-                         f"({len(available_models())} known, see ppcls_ext.available_models()).")
+        raise ConfigError(f"Unknown Arch.name {name!r}.{hint} E-ConvNeXt models: "
+                          f"{', '.join(FACTORIES)}; any PaddleClas model name is valid too "
+                          f"({len(available_models())} known, see ppcls_ext.available_models()).")
     params = inspect.signature(target).parameters
     if name in FACTORIES:  # their **kwargs are the EConvNeXt keywords, checked here by name
         params = {"pretrained", "use_ssld", *econvnext.VALID_KWARGS}

@@ -25,6 +25,8 @@ import importlib
 import inspect
 import re
 
+from ppcls_infer.cli import InvalidValueError
+
 # Modules of the installed libraries whose code calls eval() on config strings (a test
 # greps the installed sources for new ones). Relative to the package prefix.
 PPCLS_MODULES = (
@@ -45,7 +47,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _DATA = (dict, list, tuple, str, int, float, bool, type(None))
 
 
-class UnsafeNameError(ValueError):
+class UnsafeNameError(InvalidValueError):
     """A config string that would have been evaluated as code."""
 
 

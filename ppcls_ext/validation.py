@@ -13,7 +13,7 @@ what is valid and what was given (the detection table, ``ppcls_ext.det.values``,
 import math
 from collections.abc import Mapping
 
-from ppcls_infer.cli import UserError
+from ppcls_infer.cli import InvalidValueError, MissingPathError
 
 from .factory import unknown_keys_message
 
@@ -24,11 +24,17 @@ QUANT_KEYS = {"name"}
 QUANTIZERS = ("pact",)
 
 
-class ConfigError(UserError, ValueError):
-    """A config problem, with the file and key at fault."""
+class ConfigError(InvalidValueError):
+    """A config value, ``-o`` override or command-line flag that is not valid, with the file
+    and key at fault (a ValueError for Python callers)."""
 
 
-class MissingFileError(UserError, FileNotFoundError):
+class DataError(InvalidValueError):
+    """A data set the config names that cannot be used: no image, a label outside
+    ``class_num``, a batch that cannot be stacked."""
+
+
+class MissingFileError(MissingPathError):
     """A file named by a config value or a command-line argument does not exist."""
 
 

@@ -10,9 +10,11 @@
   ``ArgsParser`` uses the unsafe ``yaml.Loader``). A path through a section that does not exist
   is refused with one line.
 * :func:`select_device`: ``paddle.set_device`` with one clear line when the device is missing.
-* :func:`run`: the error policy. A :class:`UserError` (or a missing file / invalid value) ends in
-  one ``error:`` line and exit status 2; anything else is a bug and keeps its traceback.
-  ``PPCLS_DEBUG=1`` shows the traceback of user errors too.
+* :func:`run`: the error policy. A :class:`UserError` (the project raises its subclasses for
+  every mistake in user input: :class:`InvalidValueError`, :class:`MissingPathError`,
+  :class:`OverrideError`, :class:`DeviceError`, ``ppcls_ext.validation.ConfigError`` ...) ends
+  in one ``error:`` line and exit status 2; anything else, a plain ValueError included, is a
+  bug and keeps its traceback. ``PPCLS_DEBUG=1`` shows the traceback of user errors too.
 """
 import argparse
 import ast
@@ -32,7 +34,16 @@ class UserError(Exception):
     """A mistake of the user's (command line, config, path, device): reported as one line."""
 
 
-class OverrideError(UserError, ValueError):
+class InvalidValueError(UserError, ValueError):
+    """A value the user gave (a config key, a ``-o`` item, a flag, a data or label file) that
+    is not valid; the message names it and what would be. A ValueError for Python callers."""
+
+
+class MissingPathError(UserError, FileNotFoundError):
+    """A file or folder the user named does not exist. A FileNotFoundError for callers."""
+
+
+class OverrideError(InvalidValueError):
     """A ``-o`` override that is malformed or names a key that does not exist."""
 
 
@@ -40,10 +51,11 @@ class DeviceError(UserError, RuntimeError):
     """The requested device is not available in this Paddle build / machine."""
 
 
-# What the tools report as one line; every other exception is a bug and keeps its traceback.
-# FileNotFoundError: a path the user gave; ValueError: an invalid value the user gave (the
-# project's validation raises ValueError subclasses such as ConfigError).
-USER_ERRORS = (UserError, FileNotFoundError, ValueError)
+# What the tools report as one line: the project's UserError subclasses only. A plain
+# ValueError, FileNotFoundError, KeyError ... is a bug and keeps its traceback; code that
+# reads user input raises InvalidValueError / MissingPathError (or ConfigError, DataError,
+# WeightsFileError ... in ppcls_ext), which stay ValueError / FileNotFoundError for callers.
+USER_ERRORS = (UserError,)
 
 
 def debug_enabled():

@@ -19,13 +19,15 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .cli import InvalidValueError
+
 # Images above this many pixels are refused before decoding; ImageNet's largest image is far
 # below it. PIL's own decompression-bomb guard is set to the same number.
 MAX_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
-class CorruptImageError(ValueError):
+class CorruptImageError(InvalidValueError):
     """The bytes are not a decodable image (corrupt, truncated or not an image at all)."""
 
 

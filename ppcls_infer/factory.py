@@ -7,6 +7,7 @@ and lists the valid ones.
 """
 import difflib
 import inspect
+from .cli import InvalidValueError
 
 
 def unknown_keys_message(unknown, valid, where=""):
@@ -35,33 +36,34 @@ def check_keywords(name, kwargs, cls, where):
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         unknown = set(kwargs) - set(valid)
         if unknown:
-            raise ValueError(unknown_keys_message(unknown, valid, f"{where} ({name})"))
+            raise InvalidValueError(unknown_keys_message(unknown, valid, f"{where} ({name})"))
     missing = [k for k, p in params.items() if k != "self" and p.default is p.empty
                and p.kind is p.POSITIONAL_OR_KEYWORD and k not in kwargs]
     if missing:
-        raise ValueError(f"{where}: {name} needs key(s) {missing}; valid keys: "
-                         f"{', '.join(valid)}")
+        raise InvalidValueError(f"{where}: {name} needs key(s) {missing}; valid keys: "
+                                f"{', '.join(valid)}")
 
 
 def build_op(name, kwargs, registry, where="transform_ops"):
     """Instantiate ``registry[name](**kwargs)`` with errors that name the op and its keys."""
     if name not in registry:
-        raise ValueError(f"Unknown op {name!r} in {where}; valid ops: {', '.join(registry)}")
+        raise InvalidValueError(f"Unknown op {name!r} in {where}; valid ops: {', '.join(registry)}")
     cls = registry[name]
     if kwargs is not None and not isinstance(kwargs, dict):
-        raise ValueError(f"{where}: the keys of op {name} must be a mapping such as "
-                         f"'- {name}: {{key: value}}', got {kwargs!r}")
+        raise InvalidValueError(f"{where}: the keys of op {name} must be a mapping such as "
+                                f"'- {name}: {{key: value}}', got {kwargs!r}")
     kwargs = {} if kwargs is None else dict(kwargs)
     check_keywords(f"op {name}", kwargs, cls, where)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, AssertionError) as exc:
-        raise ValueError(f"{where}: op {name} rejected {kwargs}: {exc}") from exc
+        raise InvalidValueError(f"{where}: op {name} rejected {kwargs}: {exc}") from exc
 
 
 def split_entry(entry, where, what="op", example=None):
     """A ``{Name: {key: value}}`` list entry of a PaddleClas config -> (name, keys)."""
     if not isinstance(entry, dict) or len(entry) != 1:
         like = f" like '{example}'" if example else ""
-        raise ValueError(f"{where}: each {what} must be a one-key mapping{like}, got {entry!r}")
+        raise InvalidValueError(
+            f"{where}: each {what} must be a one-key mapping{like}, got {entry!r}")
     return next(iter(entry.items()))

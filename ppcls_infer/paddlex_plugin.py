@@ -31,6 +31,7 @@ import os
 import shutil
 
 import yaml
+from .cli import MissingPathError
 
 CLASSIFIERS = ("EConvNeXt_mini", "EConvNeXt_tiny", "EConvNeXt_small")
 # PaddleX-style names of the shipped detection configs (configs/detection/*.yml)
@@ -94,13 +95,13 @@ def paddlex_model_dir(export_dir, model_name, out_dir=None):
     elif os.path.isfile(os.path.join(export_dir, "inference.yml")):
         prefix, cfg_path = MODEL_FILE_PREFIX, os.path.join(export_dir, "inference.yml")
     else:
-        raise FileNotFoundError(
+        raise MissingPathError(
             f"{export_dir!r} is not an export of this project: neither inference.yml "
             "(tools/export_model.py) nor infer_cfg.yml (tools/det/export_model.py) is there")
     found = [s for s in (".json", ".pdmodel", ".pdiparams", ".onnx")
              if os.path.isfile(os.path.join(export_dir, prefix + s))]
     if ".pdiparams" not in found and ".onnx" not in found:
-        raise FileNotFoundError(f"{export_dir!r} has no {prefix}.pdiparams nor {prefix}.onnx")
+        raise MissingPathError(f"{export_dir!r} has no {prefix}.pdiparams nor {prefix}.onnx")
     if os.path.abspath(out_dir) != os.path.abspath(export_dir) or prefix != MODEL_FILE_PREFIX:
         for suffix in found:
             _link_or_copy(os.path.join(export_dir, prefix + suffix),

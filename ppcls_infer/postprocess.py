@@ -12,6 +12,7 @@ import numpy as np
 
 from .decode import CorruptImageError
 from .sources import read_lines
+from .cli import InvalidValueError, MissingPathError
 
 
 def resolve_label_file(path):
@@ -36,15 +37,15 @@ def read_label_file(path, delimiter=" "):
         try:
             names[int(key)] = name.strip()
         except ValueError:
-            raise ValueError(f"{path}:{number}: expected '<class id> <name>', got "
-                             f"{line!r}") from None
+            raise InvalidValueError(f"{path}:{number}: expected '<class id> <name>', got "
+                                    f"{line!r}") from None
     return names
 
 
 class Topk:
     def __init__(self, topk=1, class_id_map_file=None, delimiter=None, label_list=None):
         if not isinstance(topk, int) or topk < 1:
-            raise ValueError(f"Topk.topk must be a positive integer, got {topk!r}")
+            raise InvalidValueError(f"Topk.topk must be a positive integer, got {topk!r}")
         self.topk = topk
         if label_list:
             self.class_id_map = list(label_list)
@@ -75,17 +76,17 @@ def build_postprocess(post_cfg, where="PostProcess"):
     cfg = dict(post_cfg or {"name": "Topk", "topk": 5})
     name = cfg.pop("name", "Topk")
     if name != "Topk":
-        raise ValueError(f"{where}.name {name!r}: only Topk is supported")
+        raise InvalidValueError(f"{where}.name {name!r}: only Topk is supported")
     unknown = sorted(set(cfg) - {"topk", "class_id_map_file", "delimiter", "label_list"})
     if unknown:
-        raise ValueError(f"{where}: unknown Topk key(s) {unknown}; valid keys: topk, "
-                         "class_id_map_file, delimiter, label_list")
+        raise InvalidValueError(f"{where}: unknown Topk key(s) {unknown}; valid keys: topk, "
+                                "class_id_map_file, delimiter, label_list")
     path = cfg.get("class_id_map_file")
     if path and not cfg.get("label_list"):
         cfg["class_id_map_file"] = resolve_label_file(path)
         if cfg["class_id_map_file"] is None:
-            raise FileNotFoundError(f"{where}.class_id_map_file {path!r} does not exist "
-                                    "(lines '<class id> <name>')")
+            raise MissingPathError(f"{where}.class_id_map_file {path!r} does not exist "
+                                   "(lines '<class id> <name>')")
     return Topk(**cfg)
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 
 from .decode import decode_image
 from .factory import build_op, split_entry
+from .cli import InvalidValueError
 
 # Largest side a resize or crop may produce; classification inputs are a few hundred pixels.
 MAX_SIDE = 8192
@@ -34,12 +35,14 @@ def check_resize_keys(op_name, interpolation, backend):
     """The wheel's ``UnifiedResize`` fails obscurely (NameError, KeyError) on a bad backend or
     interpolation name: name the key and the valid values instead."""
     if not isinstance(backend, str) or backend.lower() not in _BACKENDS:
-        raise ValueError(f"{op_name}.backend must be one of {list(_BACKENDS)}, got {backend!r}")
+        raise InvalidValueError(
+            f"{op_name}.backend must be one of {list(_BACKENDS)}, got {backend!r}")
     valid = _INTERPOLATIONS[backend.lower()]
     if interpolation is not None and (not isinstance(interpolation, str)
                                       or interpolation.lower() not in valid):
-        raise ValueError(f"{op_name}.interpolation {interpolation!r} is not valid for backend "
-                         f"{backend!r}; valid: {list(valid)}")
+        raise InvalidValueError(
+            f"{op_name}.interpolation {interpolation!r} is not valid for backend "
+            f"{backend!r}; valid: {list(valid)}")
 
 
 def check_side(op_name, key, value):
@@ -48,8 +51,8 @@ def check_side(op_name, key, value):
     if len(sides) not in (1, 2) or not all(
             isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SIDE
             for v in sides):
-        raise ValueError(f"{op_name}.{key} must be a positive integer or [w, h] of at most "
-                         f"{MAX_SIDE} pixels a side, got {value!r}")
+        raise InvalidValueError(f"{op_name}.{key} must be a positive integer or [w, h] of at most "
+                                f"{MAX_SIDE} pixels a side, got {value!r}")
     return value
 
 
@@ -100,8 +103,8 @@ class DecodeImage:
 
     def __init__(self, to_rgb=True, to_np=True, channel_first=False, backend="cv2"):
         if not isinstance(backend, str) or backend.lower() not in _BACKENDS:
-            raise ValueError(f"DecodeImage.backend must be one of {list(_BACKENDS)}, "
-                             f"got {backend!r}")
+            raise InvalidValueError(f"DecodeImage.backend must be one of {list(_BACKENDS)}, "
+                                    f"got {backend!r}")
         self.to_rgb, self.to_np, self.channel_first = to_rgb, to_np, channel_first
 
     def __call__(self, data, source="<bytes>"):
@@ -126,7 +129,7 @@ class ResizeImage:
             self.resize_short = None
             self.w, self.h = (size, size) if isinstance(size, int) else (size[0], size[1])
         else:
-            raise ValueError("ResizeImage needs size or resize_short")
+            raise InvalidValueError("ResizeImage needs size or resize_short")
         self._resize_func = Resize(interpolation, backend, "ResizeImage")
 
     def __call__(self, img):
@@ -135,9 +138,9 @@ class ResizeImage:
             percent = float(self.resize_short) / min(img_w, img_h)
             w, h = int(round(img_w * percent)), int(round(img_h * percent))
             if max(w, h) > MAX_SIDE:
-                raise ValueError(f"ResizeImage resize_short={self.resize_short} of a "
-                                 f"{img_w}x{img_h} image gives {w}x{h}, above {MAX_SIDE} "
-                                 "pixels a side; refused")
+                raise InvalidValueError(f"ResizeImage resize_short={self.resize_short} of a "
+                                        f"{img_w}x{img_h} image gives {w}x{h}, above {MAX_SIDE} "
+                                        "pixels a side; refused")
         else:
             w, h = self.w, self.h
         return self._resize_func(img, (w, h))
@@ -155,9 +158,9 @@ class CropImage:
         w, h = self.size
         img_h, img_w = img.shape[:2]
         if img_h < h or img_w < w:
-            raise ValueError(f"CropImage size ({h}, {w}) is larger than the image "
-                             f"{(img_h, img_w)}; resize first (ResizeImage resize_short "
-                             f">= {max(h, w)}).")
+            raise InvalidValueError(f"CropImage size ({h}, {w}) is larger than the image "
+                                    f"{(img_h, img_w)}; resize first (ResizeImage resize_short "
+                                    f">= {max(h, w)}).")
         top, left = (img_h - h) // 2, (img_w - w) // 2
         return img[top:top + h, left:left + w, :]
 
@@ -171,8 +174,8 @@ def _parse_scale(scale):
         try:
             return float(num) / (float(den) if den else 1.0)
         except ValueError:
-            raise ValueError(f"NormalizeImage.scale {scale!r} is not a number or a "
-                             "fraction such as '1.0/255.0'") from None
+            raise InvalidValueError(f"NormalizeImage.scale {scale!r} is not a number or a "
+                                    "fraction such as '1.0/255.0'") from None
     return float(scale)
 
 
@@ -183,7 +186,8 @@ class NormalizeImage:
     def __init__(self, scale=None, mean=None, std=None, order="chw", output_fp16=False,
                  channel_num=3):
         if channel_num not in (3, 4):
-            raise ValueError(f"NormalizeImage.channel_num must be 3 or 4, got {channel_num!r}")
+            raise InvalidValueError(
+                f"NormalizeImage.channel_num must be 3 or 4, got {channel_num!r}")
         self.channel_num = channel_num
         self.output_dtype = "float16" if output_fp16 else "float32"
         self.scale = np.float32(_parse_scale(scale))
@@ -223,7 +227,7 @@ def create_operators(op_list, registry=None, where="transform_ops"):
     if op_list is None:
         return []
     if not isinstance(op_list, (list, tuple)):
-        raise ValueError(f"{where} must be a list of ops, got {type(op_list).__name__}")
+        raise InvalidValueError(f"{where} must be a list of ops, got {type(op_list).__name__}")
     return [build_op(*split_entry(entry, where, "op", _OP_EXAMPLE), registry, where)
             for entry in op_list]
 

@@ -33,6 +33,7 @@ lists: one ``path[<sep>label]`` per line, where
 """
 import os
 from typing import List, NamedTuple, Optional
+from .cli import InvalidValueError, MissingPathError
 
 # Pillow and OpenCV 4 both decode these (checked by tests/test_sources.py); GIF, ICO and TGA
 # are Pillow-only, so detection (OpenCV) could not read them.
@@ -84,23 +85,23 @@ def list_images(path, what="images", allow_lists=True, root=None):
     be valid) when ``path`` does not exist or holds no image.
     """
     if not path or not os.path.exists(path):
-        raise FileNotFoundError(f"{what} {path!r} does not exist (give an image, a folder of "
-                                f"images{' or a .txt list of image paths' if allow_lists else ''})")
+        raise MissingPathError(f"{what} {path!r} does not exist (give an image, a folder of "
+                               f"images{' or a .txt list of image paths' if allow_lists else ''})")
     if os.path.isdir(path):
         listing = list_folder(path)
         if not listing.images:
             extra = (f"; it holds {len(listing.ignored)} other file(s), e.g. "
                      f"{os.path.basename(listing.ignored[0])!r}") if listing.ignored else ""
-            raise FileNotFoundError(f"{what} {path!r} holds no image (searched recursively for "
-                                    f"{', '.join(IMAGE_EXTENSIONS)}, any case){extra}")
+            raise MissingPathError(f"{what} {path!r} holds no image (searched recursively for "
+                                   f"{', '.join(IMAGE_EXTENSIONS)}, any case){extra}")
         return listing
     if allow_lists and is_list_file(path):
         entries = read_list_file(path, root=root, labels="optional")
         missing = [e for e in entries if not os.path.isfile(e.path)]
         if missing:
-            raise FileNotFoundError(f"{len(missing)} of {len(entries)} image(s) listed in "
-                                    f"{path} do not exist, first: {missing[0].where}: "
-                                    f"{missing[0].path!r}")
+            raise MissingPathError(f"{len(missing)} of {len(entries)} image(s) listed in "
+                                   f"{path} do not exist, first: {missing[0].where}: "
+                                   f"{missing[0].path!r}")
         return Listing([e.path for e in entries], [])
     # a single file: given by name, so it is tried whatever its extension
     return Listing([path], [])
@@ -121,12 +122,12 @@ def read_lines(path):
     of the project goes through (image lists, label maps, ``label_list.txt``). Raises
     ``FileNotFoundError`` or ``ValueError`` (not UTF-8), naming the file."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"list file {path!r} does not exist")
+        raise MissingPathError(f"list file {path!r} does not exist")
     try:
         with open(path, encoding="utf-8-sig", newline=None) as f:
             lines = f.read().splitlines()
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not UTF-8 text ({exc}); save it as UTF-8") from None
+        raise InvalidValueError(f"{path} is not UTF-8 text ({exc}); save it as UTF-8") from None
     return [(n, line.strip()) for n, line in enumerate(lines, 1)
             if line.strip() and not line.strip().startswith("#")]
 
@@ -157,8 +158,8 @@ def read_list_file(list_path, root=None, delimiter=None, labels="required"):
                 name, label = parts[0].strip(), int(parts[1])
             elif labels == "required":
                 sep = repr(delimiter) if delimiter else "spaces or a tab"
-                raise ValueError(f"{where}: cannot parse {line!r}; expected "
-                                 f"'relative/path.jpg{delimiter or ' '}<int label>' "
-                                 f"separated by {sep}")
+                raise InvalidValueError(f"{where}: cannot parse {line!r}; expected "
+                                        f"'relative/path.jpg{delimiter or ' '}<int label>' "
+                                        f"separated by {sep}")
         entries.append(ListEntry(os.path.join(root, name), label, where))
     return entries

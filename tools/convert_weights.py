@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from ppcls_infer.cli import USER_ERRORS, report
+from ppcls_infer.cli import USER_ERRORS, MissingPathError, report
 
 FORMATS = (".pdparams", ".safetensors")
 
@@ -86,14 +86,14 @@ def main(argv=None):
 
     try:
         if not os.path.isfile(args.src):
-            raise FileNotFoundError(f"--src {args.src!r} does not exist")
+            raise MissingPathError(f"--src {args.src!r} does not exist")
         state = read_state_dict(args.src)
         if args.arch:
             state = _convert_authors(state, args)
             if state is None:
                 return 2
         write_state_dict(state, args.dst)
-    except (*USER_ERRORS, RuntimeError) as exc:  # RuntimeError: safetensors not installed
+    except USER_ERRORS as exc:  # SafetensorsMissingError: safetensors not installed
         return report(exc)
     print(f"wrote {args.dst} ({len(state)} tensors)")
     return 0

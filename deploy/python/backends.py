@@ -21,7 +21,7 @@ import trt_pir
 from cpu_info import cpu_flags
 from ort_layout import create_session
 from ppcls_infer import bounded_yaml
-from ppcls_infer.cli import UserError
+from ppcls_infer.cli import InvalidValueError, MissingPathError, UserError
 
 logger = logging.getLogger("deploy")
 PRECISIONS = ("fp32", "bf16")
@@ -45,11 +45,11 @@ def warn_int8_once(model_dir, backend, what):
 def requested_precision(g, backend):
     precision = str(g.get("precision", "fp32")).lower()
     if precision not in PRECISIONS:
-        raise ValueError(f"Global.precision {precision!r}; valid: {', '.join(PRECISIONS)} "
-                         "(an int8 model is chosen by its folder, not by this key)")
+        raise InvalidValueError(f"Global.precision {precision!r}; valid: {', '.join(PRECISIONS)} "
+                                "(an int8 model is chosen by its folder, not by this key)")
     if precision == "bf16" and backend == "onnxruntime":
-        raise ValueError("Global.precision bf16 is not offered by the onnxruntime backend; "
-                         "use Global.backend=openvino (or paddle), or precision fp32")
+        raise InvalidValueError("Global.precision bf16 is not offered by the onnxruntime backend; "
+                                "use Global.backend=openvino (or paddle), or precision fp32")
     return precision
 
 
@@ -72,8 +72,8 @@ def is_int8_model(model_dir):
 
 def _require(path, what):
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} {path!r} not found; export the model with "
-                                "tools/export_model.py (add --onnx for ONNX Runtime)")
+        raise MissingPathError(f"{what} {path!r} not found; export the model with "
+                               "tools/export_model.py (add --onnx for ONNX Runtime)")
 
 
 class PaddleInferenceBackend:
@@ -271,9 +271,10 @@ def check_input(batch, expected):
     got = list(batch.shape)
     if len(got) != len(expected) or any(e is not None and e != d for e, d in zip(expected, got)):
         want = "x".join("N" if e is None else str(e) for e in expected)
-        raise ValueError(f"the model was exported for input {want} but preprocessing produced "
-                         f"{'x'.join(map(str, got))}: make PreProcess resize/crop to the "
-                         "exported size, or re-export with Global.image_shape set to it")
+        raise InvalidValueError(
+            f"the model was exported for input {want} but preprocessing produced "
+            f"{'x'.join(map(str, got))}: make PreProcess resize/crop to the "
+            "exported size, or re-export with Global.image_shape set to it")
 
 
 def create_backend(model_dir, g):
@@ -292,10 +293,10 @@ def create_backend(model_dir, g):
         trt_pir.TensorRTSetupError (a RuntimeError): ``use_fp16`` without GPU and TensorRT.
     """
     if not model_dir or not os.path.isdir(model_dir):
-        raise FileNotFoundError(f"Global.inference_model_dir {model_dir!r} is not a directory; "
-                                "export a model first (tools/export_model.py)")
+        raise MissingPathError(f"Global.inference_model_dir {model_dir!r} is not a directory; "
+                               "export a model first (tools/export_model.py)")
     name = str(g.get("backend", "paddle")).lower()
     if name not in BACKENDS:
-        raise ValueError(f"Global.backend {name!r}; valid: {', '.join(BACKENDS)}")
+        raise InvalidValueError(f"Global.backend {name!r}; valid: {', '.join(BACKENDS)}")
     trt_pir.check_precision(g)
     return BACKENDS[name](model_dir, g)

@@ -28,8 +28,8 @@ import numpy as np
 
 from backends import check_input, create_backend
 from ppcls_infer import bounded_yaml, paddleclas_keys
-from ppcls_infer.cli import (USER_ERRORS, OverrideError, apply_overrides, make_parser,
-                             parse_overrides, report)
+from ppcls_infer.cli import (USER_ERRORS, InvalidValueError, MissingPathError, OverrideError,
+                             apply_overrides, make_parser, parse_overrides, report)
 from ppcls_infer.postprocess import build_postprocess, iter_batches
 from ppcls_infer.preprocess import create_operators, preprocess_file
 from ppcls_infer.sources import list_images
@@ -81,12 +81,13 @@ def check_paddleclas_keys(config):
     g = config["Global"]
     for key, reason in paddleclas_keys.REFUSED.items():
         if g.get(key):
-            raise ValueError(f"Global.{key}={g[key]!r} is not supported: {reason}")
+            raise InvalidValueError(f"Global.{key}={g[key]!r} is not supported: {reason}")
     if g.get("use_onnx"):
         backend = g.get("backend") or "paddle"
         if backend not in ("paddle", "onnxruntime"):
-            raise ValueError(f"Global.use_onnx=True asks for ONNX Runtime but Global.backend is "
-                             f"{backend!r}: drop one of them")
+            raise InvalidValueError(
+                f"Global.use_onnx=True asks for ONNX Runtime but Global.backend is "
+                f"{backend!r}: drop one of them")
         g["backend"] = "onnxruntime"
     for key, reason in paddleclas_keys.POSTPROCESS_WARNED.items():
         if key in (config.get("PostProcess") or {}):
@@ -228,7 +229,7 @@ def load_config(path, overrides):
     """The deploy YAML plus ``-o`` overrides, read without the paddleclas wheel (whose config
     module imports Paddle through the wheel's ``__init__``)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"deploy config {path!r} does not exist")
+        raise MissingPathError(f"deploy config {path!r} does not exist")
     with open(path) as f:
         config = bounded_yaml.safe_load(f) or {}
     known = set(paddleclas_keys.HONOURED) | set(paddleclas_keys.REFUSED) | \
@@ -241,7 +242,7 @@ def load_config(path, overrides):
                     new_section=lambda path: len(path) == 1 and
                     path[0] in ("Global", "PreProcess", "PostProcess"))
     if not isinstance(config.get("Global"), dict):
-        raise ValueError(f"deploy config {path!r} has no Global section")
+        raise InvalidValueError(f"deploy config {path!r} has no Global section")
     return check_paddleclas_keys(config)
 
 

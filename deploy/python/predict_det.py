@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 from ppcls_infer import bounded_yaml
-from ppcls_infer.cli import USER_ERRORS, report
+from ppcls_infer.cli import USER_ERRORS, InvalidValueError, MissingPathError, report
 from ppcls_infer.decode import decode_image
 from ppcls_infer.postprocess import clip_boxes
 from ppcls_infer.sources import list_images as _list_images
@@ -57,15 +57,15 @@ def _cpu_has_bf16():
 
 def _require(path, what):
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} {path!r} not found; export the model with "
-                                "tools/det/export_model.py -c CONFIG -o weights=CHECKPOINT")
+        raise MissingPathError(f"{what} {path!r} not found; export the model with "
+                               "tools/det/export_model.py -c CONFIG -o weights=CHECKPOINT")
 
 
 def paddle_model_files(model_dir):
     """(model file, params file) of an export: model.json under PIR, else model.pdmodel."""
     if not model_dir or not os.path.isdir(model_dir):
-        raise FileNotFoundError(f"--model_dir {model_dir!r} is not a directory; export a model "
-                                "first (tools/det/export_model.py)")
+        raise MissingPathError(f"--model_dir {model_dir!r} is not a directory; export a model "
+                               "first (tools/det/export_model.py)")
     model = os.path.join(model_dir, "model.json")
     if not os.path.isfile(model):
         model = os.path.join(model_dir, "model.pdmodel")
@@ -81,8 +81,8 @@ def load_infer_cfg(model_dir):
     with open(path) as f:
         cfg = bounded_yaml.safe_load(f) or {}
     if not isinstance(cfg.get("Preprocess"), list) or not cfg.get("label_list"):
-        raise ValueError(f"{path} has no Preprocess list or label_list; re-export the model "
-                         "with tools/det/export_model.py")
+        raise InvalidValueError(f"{path} has no Preprocess list or label_list; re-export the model "
+                                "with tools/det/export_model.py")
     return cfg
 
 
@@ -132,8 +132,9 @@ def build_preprocess(steps):
         elif name in ("Resize", "NormalizeImage", "Permute", "Pad", "LetterBoxResize"):
             ops.append(getattr(operators, name)(**kwargs))
         else:
-            raise ValueError(f"infer_cfg.yml Preprocess step {name!r} is not supported; valid: "
-                             "Resize, NormalizeImage, Permute, Pad, LetterBoxResize, PadStride")
+            raise InvalidValueError(
+                f"infer_cfg.yml Preprocess step {name!r} is not supported; valid: "
+                "Resize, NormalizeImage, Permute, Pad, LetterBoxResize, PadStride")
     return ops
 
 
@@ -144,7 +145,7 @@ def decode_rgb(path):
     try:
         return decode_image(data, path)
     except ValueError as exc:
-        raise ValueError(f"cannot decode image {path!r}: {exc}") from None
+        raise InvalidValueError(f"cannot decode image {path!r}: {exc}") from None
 
 
 def draw_boxes(image, detections):
@@ -193,13 +194,13 @@ class PaddleBackend:
             config.enable_mkldnn()
             if args.precision == "bf16":  # as deploy/python/backends.py for classification
                 if not _cpu_has_bf16():
-                    raise ValueError("--precision bf16 needs a CPU with AVX512-BF16 or AMX; "
-                                     "this one has neither: use --precision fp32")
+                    raise InvalidValueError("--precision bf16 needs a CPU with AVX512-BF16 or AMX; "
+                                            "this one has neither: use --precision fp32")
                 config.enable_onednn_bfloat16()
                 self.precision = "bf16"
         elif args.precision == "bf16":
-            raise ValueError("--precision bf16 on Paddle Inference needs oneDNN: drop "
-                             "--enable_mkldnn false, or use --precision fp32")
+            raise InvalidValueError("--precision bf16 on Paddle Inference needs oneDNN: drop "
+                                    "--enable_mkldnn false, or use --precision fp32")
         else:
             config.disable_mkldnn()
         config.set_cpu_math_library_num_threads(args.cpu_threads)
@@ -208,8 +209,8 @@ class PaddleBackend:
         names = self.predictor.get_input_names()
         missing = set(names) - set(INPUT_NAMES)
         if missing:
-            raise ValueError(f"{model_dir} takes inputs {names}; this predictor feeds "
-                             f"{list(INPUT_NAMES)} (a PaddleDetection export)")
+            raise InvalidValueError(f"{model_dir} takes inputs {names}; this predictor feeds "
+                                    f"{list(INPUT_NAMES)} (a PaddleDetection export)")
         self.inputs = {n: self.predictor.get_input_handle(n) for n in names}
 
     def __call__(self, feed):
@@ -253,8 +254,9 @@ class OnnxRuntimeBackend:
         import onnxruntime as ort
 
         if args.precision != "fp32":
-            raise ValueError(f"--precision {args.precision} is not offered by the onnxruntime "
-                             "backend; use --backend openvino (or paddle), or --precision fp32")
+            raise InvalidValueError(
+                f"--precision {args.precision} is not offered by the onnxruntime "
+                "backend; use --backend openvino (or paddle), or --precision fp32")
         self.precision = "fp32"
         path = onnx_model(model_dir)
         options = ort.SessionOptions()
@@ -280,8 +282,9 @@ class OpenVinoBackend:
         import openvino as ov
 
         if args.precision == "bf16" and not _cpu_has_bf16():
-            raise ValueError("--precision bf16 needs a CPU with AVX512-BF16 or AMX; this one "
-                             "has neither: use --precision fp32")
+            raise InvalidValueError(
+                "--precision bf16 needs a CPU with AVX512-BF16 or AMX; this one "
+                "has neither: use --precision fp32")
         core = ov.Core()
         self.compiled = core.compile_model(core.read_model(onnx_model(model_dir)), "CPU", {
             "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": int(args.cpu_threads),
@@ -322,9 +325,9 @@ class DetPredictor:
     def __init__(self, model_dir, backend="paddle", threshold=None, cpu_threads=2,
                  enable_mkldnn=True, precision="fp32"):
         if backend not in BACKENDS:
-            raise ValueError(f"--backend {backend!r}; valid: {', '.join(BACKENDS)}")
+            raise InvalidValueError(f"--backend {backend!r}; valid: {', '.join(BACKENDS)}")
         if precision not in PRECISIONS:
-            raise ValueError(f"--precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+            raise InvalidValueError(f"--precision {precision!r}; valid: {', '.join(PRECISIONS)}")
         if not (backend in ("onnxruntime", "openvino") and
                 os.path.isfile(os.path.join(model_dir or "", "model.onnx"))):
             paddle_model_files(model_dir)  # the folder and the model files, named, first
@@ -418,10 +421,10 @@ def list_images(image_file, image_dir):
     any-case extensions, non-images counted; a .txt list of paths works too)."""
     if image_file:
         if not os.path.isfile(image_file):
-            raise FileNotFoundError(f"--image_file {image_file!r} does not exist")
+            raise MissingPathError(f"--image_file {image_file!r} does not exist")
         return [image_file]
     if not image_dir:
-        raise FileNotFoundError("give --image_file or --image_dir")
+        raise MissingPathError("give --image_file or --image_dir")
     listing = _list_images(image_dir, what="--image_dir")
     if listing.ignored:
         print(f"{len(listing.ignored)} file(s) that are not images left out: "

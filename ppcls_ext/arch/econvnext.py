@@ -19,6 +19,7 @@ from paddle.nn.initializer import Constant, TruncatedNormal
 from .._ppcls import TheseusLayer, ppcls_module
 from ..factory import unknown_keys_message
 from ..io.loader import load_pretrained
+from ..validation import ConfigError
 
 # PaddleClas's stochastic-depth layer (timm semantics: per-sample, rescaled by 1/keep_prob,
 # identity in eval mode); reused rather than rewritten.
@@ -159,24 +160,24 @@ def _build_stem(kind, in_chans, dims):
         stem.add_sublayer("conv2", ConvBNAct(half, half, 3, padding=1))
         stem.add_sublayer("conv3", ConvBNAct(half, dims[0], 3, padding=1))
     else:
-        raise ValueError(f"E-ConvNeXt stem must be 'patchify' or 'stepped', got {kind!r}")
+        raise ConfigError(f"E-ConvNeXt stem must be 'patchify' or 'stepped', got {kind!r}")
     return stem
 
 
 def _resolve_arch(arch):
     if isinstance(arch, str):
         if arch not in ARCH_SETTINGS:
-            raise ValueError(
+            raise ConfigError(
                 f"Unknown E-ConvNeXt arch {arch!r}; valid: {sorted(ARCH_SETTINGS)} or a dict "
                 "with keys depths (4 ints), dims (5 ints), stem, strides (4 ints).")
         return dict(ARCH_SETTINGS[arch])
     required = {"depths": 4, "dims": 5, "strides": 4, "stem": None}
     missing = [k for k in required if k not in arch]
     if missing:
-        raise ValueError(f"Custom E-ConvNeXt arch dict lacks {missing}; it needs {list(required)}")
+        raise ConfigError(f"Custom E-ConvNeXt arch dict lacks {missing}; it needs {list(required)}")
     for key, length in required.items():
         if length and len(arch[key]) != length:
-            raise ValueError(f"E-ConvNeXt arch[{key!r}] needs {length} values, got {arch[key]}")
+            raise ConfigError(f"E-ConvNeXt arch[{key!r}] needs {length} values, got {arch[key]}")
     return dict(arch)
 
 
@@ -201,7 +202,7 @@ class EConvNeXt(TheseusLayer):
         settings = _resolve_arch(arch)
         depths, dims, strides = settings["depths"], settings["dims"], settings["strides"]
         if not 0.0 <= drop_path_rate < 1.0:
-            raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate}")
+            raise ConfigError(f"drop_path_rate must be in [0, 1), got {drop_path_rate}")
         self.arch_settings = settings
         self.class_num = class_num
         self.stem = _build_stem(settings["stem"], in_chans, dims)
@@ -236,13 +237,13 @@ class EConvNeXt(TheseusLayer):
         indices = [indices] if isinstance(indices, int) else list(indices)
         bad = [i for i in indices if not -n <= i < n]
         if bad or not indices:
-            raise ValueError(f"out_indices {indices} must be non-empty stage indices in "
-                             f"[{-n}, {n - 1}]")
+            raise ConfigError(f"out_indices {indices} must be non-empty stage indices in "
+                              f"[{-n}, {n - 1}]")
         return sorted({i % n for i in indices})
 
     def _make_head(self, class_num):
         if class_num < 0:
-            raise ValueError(f"class_num must be >= 0 (0 = no classifier), got {class_num}")
+            raise ConfigError(f"class_num must be >= 0 (0 = no classifier), got {class_num}")
         head = nn.Linear(self.num_features, class_num) if class_num > 0 else nn.Identity()
         head.apply(self._init_weights)
         return head
@@ -341,7 +342,7 @@ def _create(name, variant, pretrained, use_ssld, kwargs):
         raise TypeError(unknown_keys_message(unknown, ["pretrained", "use_ssld", *VALID_KWARGS],
                                              f"{name}()"))
     if pretrained is True:
-        raise ValueError(
+        raise ConfigError(
             f"{name}: no official E-ConvNeXt weights are published (the authors' links point "
             "at ConvNeXt-tiny weights, which do not fit this architecture). Pass "
             "pretrained=False, a local .pdparams/.safetensors path or a URL of your own "

@@ -20,6 +20,7 @@ from ..arch.econvnext import ARCH_SETTINGS
 from ..arch.econvnext import EConvNeXt as _EConvNeXtNet
 from ..io import CLASSIFIER_PREFIX, match_state_dict, read_weights
 from ..io.errors import WeightsFileError
+from ..validation import ConfigError
 
 logger = setup_logger(__name__)
 
@@ -61,8 +62,8 @@ class EConvNeXt(_EConvNeXtNet):
                          out_indices=list(return_idx))
         self.return_idx = self.out_indices
         if not -1 <= freeze_at < len(self.stages):
-            raise ValueError(f"EConvNeXt.freeze_at must be in [-1, {len(self.stages) - 1}], "
-                             f"got {freeze_at}")
+            raise ConfigError(f"EConvNeXt.freeze_at must be in [-1, {len(self.stages) - 1}], "
+                              f"got {freeze_at}")
         self.freeze_at = freeze_at
         self.freeze_norm = freeze_norm
         if pretrained:

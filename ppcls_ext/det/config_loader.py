@@ -23,6 +23,7 @@ import os
 import yaml
 
 from ppcls_infer.bounded_yaml import BoundedSafeLoader, YAMLBombError
+from ppcls_infer.cli import InvalidValueError
 
 BASE_KEY = "_BASE_"
 PROJECT_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -32,7 +33,7 @@ REFUSED_TAGS = {"!Callable"}
 TRUSTED_MODULES = ("ppdet.", "ppcls_ext.")
 
 
-class DetConfigError(ValueError):
+class DetConfigError(InvalidValueError):
     """A detection config that cannot be read as data, or a ``_BASE_`` outside the tree."""
 
 

@@ -1,8 +1,9 @@
 """What the detection data checks (``data_check`` for COCO, ``voc`` for Pascal VOC) share:
 the error type and the class-count rule."""
+from ppcls_infer.cli import InvalidValueError
 
 
-class DatasetError(ValueError):
+class DatasetError(InvalidValueError):
     """A detection data set that cannot be trained or evaluated on as it is."""
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from ..engine.data import digits as _digits
+from ..validation import ConfigError
 
 CLASS_NAMES = tuple(str(i) for i in range(10))
 INK_THRESHOLD = 64  # of 255 (4 of the source's 16 levels): fainter pixels are not "ink"
@@ -53,7 +54,7 @@ def preset_settings(preset="default", **overrides):
 
     Raises ValueError naming the valid presets, TypeError naming the valid setting keys."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
     unknown = set(overrides) - set(DEFAULTS)
     if unknown:
         raise TypeError(f"unknown settings {sorted(unknown)}; valid: {sorted(DEFAULTS)}")
@@ -126,11 +127,11 @@ def prepare_digits_det(out_dir="dataset/digits_det", preset="default", **setting
     {"train": scenes, "val": scenes, "train_boxes", "val_boxes", "written": files}."""
     s = preset_settings(preset, **settings)
     if not 1 <= s["min_digits"] <= s["max_digits"]:
-        raise ValueError(f"need 1 <= min_digits <= max_digits, got {s['min_digits']}, "
-                         f"{s['max_digits']}")
+        raise ConfigError(f"need 1 <= min_digits <= max_digits, got {s['min_digits']}, "
+                          f"{s['max_digits']}")
     if not 8 <= s["min_size"] <= s["max_size"] <= s["image_size"]:
-        raise ValueError(f"need 8 <= min_size <= max_size <= image_size, got {s['min_size']}, "
-                         f"{s['max_size']}, {s['image_size']}")
+        raise ConfigError(f"need 8 <= min_size <= max_size <= image_size, got {s['min_size']}, "
+                          f"{s['max_size']}, {s['image_size']}")
     images, labels = _digits.load_digits_uint8()
     pools = dict(zip(("train", "val"),
                      _digits.stratified_split(labels, s["val_fraction"], s["seed"])))

@@ -17,6 +17,7 @@ import_ppdet()  # before any ppdet name: its import flips PIL's truncated-image 
 from ppdet.engine.callbacks import Callback  # noqa: E402
 
 from ..outputs import atomic_write, write_json
+from ..validation import DataError
 
 
 class EvalHistory(Callback):
@@ -80,7 +81,7 @@ def plot_history(history_json, png, title=None):
     with open(history_json) as f:
         records = json.load(f)
     if not records:
-        raise ValueError(f"{history_json} holds no evaluation (train with --eval)")
+        raise DataError(f"{history_json} holds no evaluation (train with --eval)")
     epochs = [r["epoch"] for r in records]
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
     ax.plot(epochs, [r["mAP50"] for r in records], "o-", label="mAP@0.5")

@@ -35,12 +35,14 @@ import os
 
 import numpy as np
 
+from ..validation import DataError
+
 logger = logging.getLogger("ppcls_ext.det")
 MAX_CONSECUTIVE_SKIPS = 50
 NAMED = 5
 
 
-class UnreadableImageError(ValueError):
+class UnreadableImageError(DataError):
     """An image file OpenCV cannot decode (empty, truncated header, not an image)."""
 
 
@@ -192,8 +194,8 @@ def _patch_predict(rec):
                            len(skipped), len(images), shown,
                            "; ..." if len(skipped) > NAMED else "")
         if not readable:
-            raise ValueError(f"none of the {len(images)} images could be decoded (first: "
-                             f"{images[0] if images else None}); give readable images")
+            raise DataError(f"none of the {len(images)} images could be decoded (first: "
+                            f"{images[0] if images else None}); give readable images")
         return original(self, readable, *args, **kwargs)
 
     rec.setattr(Trainer, "predict", predict)

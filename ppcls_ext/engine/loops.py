@@ -14,13 +14,16 @@ import time
 import paddle
 import paddle.distributed as dist
 
+from ppcls_infer.cli import UserError
+
 from ..io import save_checkpoint
 from .interrupt import TrainingInterrupted, critical, stop_on_signals
 from .recorder import AverageMeter, format_metrics, logger, memory_message, train_line
 
 
-class NonFiniteLossError(FloatingPointError):
-    pass
+class NonFiniteLossError(UserError, FloatingPointError):
+    """The loss became NaN or inf: training stopped, the last complete checkpoint kept (one
+    line from the tools, naming the epoch, iteration and what to change)."""
 
 
 def _current_lr(engine):

@@ -10,6 +10,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..factory import build_op, split_entry
+from ..validation import ConfigError
 
 
 class CELoss(nn.Layer):
@@ -18,7 +19,7 @@ class CELoss(nn.Layer):
     def __init__(self, epsilon=None):
         super().__init__()
         if epsilon is not None and not 0.0 <= epsilon < 1.0:
-            raise ValueError(f"CELoss.epsilon must be in [0, 1), got {epsilon}")
+            raise ConfigError(f"CELoss.epsilon must be in [0, 1), got {epsilon}")
         self.epsilon = epsilon or 0.0
 
     def forward(self, logits, label):
@@ -47,13 +48,13 @@ class CombinedLoss(nn.Layer):
     def __init__(self, loss_list, where="Loss.Train"):
         super().__init__()
         if not isinstance(loss_list, list) or not loss_list:
-            raise ValueError(f"{where} must be a non-empty list like '- CELoss: {{weight: 1.0}}'")
+            raise ConfigError(f"{where} must be a non-empty list like '- CELoss: {{weight: 1.0}}'")
         self.losses, self.weights = [], []
         for entry in loss_list:
             name, kwargs = split_entry(entry, where, "loss")
             kwargs = dict(kwargs or {})
             if "weight" not in kwargs:
-                raise ValueError(f"{where}.{name}: 'weight' is required (PaddleClas schema)")
+                raise ConfigError(f"{where}.{name}: 'weight' is required (PaddleClas schema)")
             self.weights.append(float(kwargs.pop("weight")))
             self.losses.append(build_op(name, kwargs, LOSSES, where))
 

@@ -9,6 +9,7 @@ from paddle.optimizer import lr as plr
 
 from .._ppcls import logger
 from ..factory import build_op
+from ..validation import ConfigError
 
 
 def _clamp_warmup(warmup_epoch, epochs):
@@ -32,8 +33,8 @@ class Cosine:
     def __init__(self, learning_rate, epochs, step_each_epoch, eta_min=0.0, warmup_epoch=0,
                  warmup_start_lr=0.0, by_epoch=False):
         if by_epoch:
-            raise ValueError("Cosine.by_epoch=True is not supported; schedules step per "
-                             "iteration as in the E-ConvNeXt recipe")
+            raise ConfigError("Cosine.by_epoch=True is not supported; schedules step per "
+                              "iteration as in the E-ConvNeXt recipe")
         warmup_epoch = _clamp_warmup(warmup_epoch, epochs)
         decay_steps = int(round((epochs - warmup_epoch) * step_each_epoch))
         # no step left after the warm-up: a constant, as PaddleClas's Cosine does
@@ -47,8 +48,8 @@ class Piecewise:
     def __init__(self, decay_epochs, values, epochs, step_each_epoch, warmup_epoch=0,
                  warmup_start_lr=0.0, by_epoch=False):
         if len(values) != len(decay_epochs) + 1:
-            raise ValueError(f"Piecewise needs len(values) == len(decay_epochs) + 1, got "
-                             f"{len(values)} values for {len(decay_epochs)} boundaries")
+            raise ConfigError(f"Piecewise needs len(values) == len(decay_epochs) + 1, got "
+                              f"{len(values)} values for {len(decay_epochs)} boundaries")
         warmup_epoch = _clamp_warmup(warmup_epoch, epochs)
         boundaries = [int(round(e * step_each_epoch)) for e in decay_epochs]
         piecewise = plr.PiecewiseDecay(boundaries, [float(v) for v in values])

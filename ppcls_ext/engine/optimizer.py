@@ -11,6 +11,7 @@ import paddle
 
 from ..factory import build_op
 from .lr import build_lr
+from ..validation import ConfigError
 
 
 def _no_decay_names(model, no_weight_decay_name, one_dim_param_no_weight_decay):
@@ -46,8 +47,8 @@ class Momentum:
         decay = None
         if regularizer:
             if regularizer.get("name", "L2") != "L2":
-                raise ValueError(f"Momentum.regularizer.name must be 'L2', got "
-                                 f"{regularizer.get('name')!r}")
+                raise ConfigError(f"Momentum.regularizer.name must be 'L2', got "
+                                  f"{regularizer.get('name')!r}")
             decay = paddle.regularizer.L2Decay(float(regularizer.get("coeff", 0.0)))
         skip = _no_decay_names(model, no_weight_decay_name, one_dim_param_no_weight_decay)
         params = [{"params": [p for p in model.parameters() if p.name not in skip]},
@@ -66,7 +67,7 @@ def build_optimizer(opt_config, epochs, step_each_epoch, model):
     """Returns (paddle optimizer, lr scheduler)."""
     cfg = dict(opt_config or {})
     if "lr" not in cfg:
-        raise ValueError("Optimizer.lr is required, e.g. {name: Cosine, learning_rate: 2.5e-4}")
+        raise ConfigError("Optimizer.lr is required, e.g. {name: Cosine, learning_rate: 2.5e-4}")
     scheduler = build_lr(cfg.pop("lr"), epochs, step_each_epoch)
     name = cfg.pop("name", None)
     cfg.update(model=model, scheduler=scheduler)

@@ -11,6 +11,7 @@ import resource
 
 from .._ppcls import ppcls_module
 from ..outputs import atomic_write, refuse_symlink, write_json
+from ..validation import ConfigError
 
 logger = ppcls_module("utils.logger")
 AverageMeter = ppcls_module("utils.misc").AverageMeter
@@ -58,8 +59,8 @@ def parse_log_ranks(value):
     except (TypeError, ValueError):
         ranks = None
     if not ranks or any(r < 0 for r in ranks) or isinstance(value, bool):
-        raise ValueError(f"Global.log_ranks must be a rank or comma-separated ranks such as "
-                         f"0,1 (the ranks whose INFO lines are logged), got {value!r}")
+        raise ConfigError(f"Global.log_ranks must be a rank or comma-separated ranks such as "
+                          f"0,1 (the ranks whose INFO lines are logged), got {value!r}")
     return ranks
 
 

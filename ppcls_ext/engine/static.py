@@ -13,6 +13,7 @@ import paddle
 from paddle.static import InputSpec
 
 from .._ppcls import logger
+from ..validation import ConfigError
 
 EVAL_MODES = ("classification",)
 
@@ -20,14 +21,14 @@ EVAL_MODES = ("classification",)
 def check_supported(g):
     """Refuse ``Global`` values that name features this engine does not implement."""
     if g.get("use_dali", False):
-        raise ValueError("Global.use_dali=True: NVIDIA DALI loading is not implemented by this "
-                         "engine (and needs a GPU); set Global.use_dali=False, or run "
-                         "PaddleClas's own engine with PADDLECLAS_ROOT=/path/to/PaddleClas")
+        raise ConfigError("Global.use_dali=True: NVIDIA DALI loading is not implemented by this "
+                          "engine (and needs a GPU); set Global.use_dali=False, or run "
+                          "PaddleClas's own engine with PADDLECLAS_ROOT=/path/to/PaddleClas")
     mode = g.get("eval_mode", "classification")
     if mode not in EVAL_MODES:
-        raise ValueError(f"Global.eval_mode={mode!r} is not implemented by this engine (valid: "
-                         f"{', '.join(EVAL_MODES)}); retrieval and adaface evaluation need "
-                         "PaddleClas's own engine (PADDLECLAS_ROOT=/path/to/PaddleClas)")
+        raise ConfigError(f"Global.eval_mode={mode!r} is not implemented by this engine (valid: "
+                          f"{', '.join(EVAL_MODES)}); retrieval and adaface evaluation need "
+                          "PaddleClas's own engine (PADDLECLAS_ROOT=/path/to/PaddleClas)")
 
 
 def apply_to_static(g, model):

@@ -136,7 +136,7 @@ def match_state_dict(model_state, state):
                 unexpected=sorted(set(state) - set(model_state)))
 
 
-class ClassifierMismatchError(ValueError):
+class ClassifierMismatchError(WeightsFileError):
     """A checkpoint's classifier has another class count, outside fine-tuning."""
 
 

@@ -15,7 +15,7 @@ import io
 
 import paddle
 
-from ..validation import ConfigError
+from ..validation import ConfigError, DataError
 from .placement import mark_float_layers
 
 ACT_QUANTIZERS = {"hist": "HistQuantizer", "kl": "KLQuantizer", "abs_max": "AbsmaxQuantizer"}
@@ -43,7 +43,7 @@ def calibrate(model, batches, algo="kl"):
         model(paddle.to_tensor(batch, dtype="float32"))
         count += 1
     if count == 0:
-        raise ValueError("PTQ got no calibration images: the calibration set is empty")
+        raise DataError("PTQ got no calibration images: the calibration set is empty")
     layers = dict(model.named_sublayers())
     result = []
     for name in names:
@@ -66,7 +66,7 @@ def calibration_batches(config, calib_num, batch_size=16, synthetic=False, seed=
     import numpy as np
 
     if calib_num < 1:
-        raise ValueError(f"--calib_num must be >= 1, got {calib_num}")
+        raise ConfigError(f"--calib_num must be >= 1, got {calib_num}")
     rng = np.random.RandomState(seed)
     if synthetic:
         shape = list(config["Global"].get("image_shape") or [3, 224, 224])
@@ -88,7 +88,7 @@ def calibration_batches(config, calib_num, batch_size=16, synthetic=False, seed=
     try:
         dataset = build_dataset(dataset_cfg, "DataLoader.Train.dataset")
     except ValueError as exc:  # e.g. an empty list: say that it is the calibration set
-        raise ValueError(f"PTQ calibration set (DataLoader.Train): {exc}") from exc
+        raise DataError(f"PTQ calibration set (DataLoader.Train): {exc}") from exc
     if len(dataset) == 0:
         raise ConfigError(f"PTQ got no calibration images: {train.get('cls_label_path')} "
                           "lists none")

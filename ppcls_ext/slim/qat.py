@@ -12,7 +12,7 @@ import re
 
 from .._ppcls import logger
 from ..io import check_classifier_fit, load_pretrained, match_state_dict, read_weights
-from ..validation import check_slim_config
+from ..validation import ConfigError, check_slim_config
 from .placement import mark_float_layers
 
 # PaddleSlim QAT settings; the same values as PaddleClas's QUANT_CONFIG, plus onnx_format.
@@ -75,8 +75,8 @@ def prepare_qat(config, model, mode, pretrained=None):
         check_classifier_fit(model.state_dict(), state, path, fine_tune=mode == "train")
         report = match_state_dict(model.state_dict(), state)
         if report["mismatched"] or report["missing"]:
-            raise ValueError(f"{path!r} is a QAT checkpoint of another model: "
-                             f"{(report['mismatched'] + report['missing'])[:5]}")
+            raise ConfigError(f"{path!r} is a QAT checkpoint of another model: "
+                              f"{(report['mismatched'] + report['missing'])[:5]}")
         model.set_state_dict(report["loadable"])
         logger.info("Loaded QAT weights from %s", path)
     logger.info("QAT (%s): %d layers run in int8: %s ...", name, len(names), names[:4])

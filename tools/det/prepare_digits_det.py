@@ -13,6 +13,8 @@ scenes use disjoint digit images (the classification quick start's split).
 """
 import argparse
 
+from ppcls_infer.cli import UserError
+
 
 def digits_det_module():
     # numpy, PIL and scikit-learn only: importing ppcls_ext's submodules imports no Paddle
@@ -37,7 +39,7 @@ def main(argv=None):
     try:
         settings = module.preset_settings(preset, **overrides)
         counts = module.prepare_digits_det(out, **settings)
-    except ValueError as exc:
+    except UserError as exc:  # a preset or flag out of range
         parser.error(str(exc))
     print(f"digit scenes in {out} (preset {preset}): {counts['train']} train "
           f"({counts['train_boxes']} boxes), {counts['val']} val ({counts['val_boxes']} boxes), "

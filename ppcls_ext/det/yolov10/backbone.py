@@ -20,6 +20,7 @@ from ppdet.modeling.shape_spec import ShapeSpec
 
 from .blocks import C2f, C2fCIB, PSA, SCDown, SPPF, ConvBNAct, make_divisible
 from .init import init_yolo_layer
+from ...validation import ConfigError
 
 __all__ = ["YOLOv10CSPDarkNet", "VARIANTS"]
 
@@ -45,7 +46,7 @@ def variant_settings(variant):
     if isinstance(variant, dict):
         return copy.deepcopy(variant)
     if variant not in VARIANTS:
-        raise ValueError(f"unknown YOLOv10 variant {variant!r}; valid: {', '.join(VARIANTS)}")
+        raise ConfigError(f"unknown YOLOv10 variant {variant!r}; valid: {', '.join(VARIANTS)}")
     return copy.deepcopy(VARIANTS[variant])
 
 
@@ -70,8 +71,8 @@ class YOLOv10CSPDarkNet(nn.Layer):
         width = cfg["width"] if width_mult is None else width_mult
         cap = cfg["max_channels"] if max_channels is None else max_channels
         if not all(0 <= i <= len(STAGES) for i in return_idx):
-            raise ValueError(f"YOLOv10CSPDarkNet.return_idx {list(return_idx)}: valid indices "
-                             f"are 0..{len(STAGES)}")
+            raise ConfigError(f"YOLOv10CSPDarkNet.return_idx {list(return_idx)}: valid indices "
+                              f"are 0..{len(STAGES)}")
         self.return_idx = list(return_idx)
 
         def channels(c):

@@ -35,6 +35,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 from ppdet.modeling.backbones.csp_darknet import SPPFLayer as SPPF
+from ...validation import ConfigError
 
 __all__ = ["ConvBNAct", "Bottleneck", "C2f", "SCDown", "LargeKernelDW", "CIB", "C2fCIB",
            "Attention", "PSA", "SPPF", "make_activation"]
@@ -53,7 +54,7 @@ def make_activation(act):
         return nn.ReLU()
     if act == "leaky_relu":
         return nn.LeakyReLU(0.1)
-    raise ValueError(f"unknown activation {act!r}; valid: {', '.join(ACTIVATIONS)}")
+    raise ConfigError(f"unknown activation {act!r}; valid: {', '.join(ACTIVATIONS)}")
 
 
 class ConvBNAct(nn.Layer):
@@ -225,8 +226,8 @@ class Attention(nn.Layer):
     def __init__(self, channels, num_heads=8, key_ratio=0.5):
         super().__init__()
         if num_heads < 1 or channels % num_heads:
-            raise ValueError(f"Attention: {channels} channels do not split into {num_heads} "
-                             "heads; valid: num_heads >= 1 dividing channels")
+            raise ConfigError(f"Attention: {channels} channels do not split into {num_heads} "
+                              "heads; valid: num_heads >= 1 dividing channels")
         self.num_heads = num_heads
         self.head_dim = channels // num_heads
         self.key_dim = int(self.head_dim * key_ratio)

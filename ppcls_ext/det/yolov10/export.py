@@ -12,6 +12,7 @@ detector family; deploy/python/predict_det.py uses it when ``--threshold`` is no
 import functools
 import os
 import re
+from ...validation import ConfigError
 
 __all__ = ["DRAW_THRESHOLD", "patch_infer_cfg_threshold", "set_draw_threshold"]
 
@@ -27,8 +28,8 @@ def set_draw_threshold(path, threshold):
         text = f.read()
     new, count = _LINE.subn(f"draw_threshold: {float(threshold)}", text, count=1)
     if not count:
-        raise ValueError(f"{path} has no top-level draw_threshold (not a PaddleDetection "
-                         "infer_cfg.yml)")
+        raise ConfigError(f"{path} has no top-level draw_threshold (not a PaddleDetection "
+                          "infer_cfg.yml)")
     with open(path + ".tmp", "w") as f:
         f.write(new)
     os.replace(path + ".tmp", path)

@@ -31,6 +31,7 @@ from .assigner import CIoUTaskAlignedAssigner
 from .blocks import ConvBNAct
 from .init import init_yolo_layer
 from .loss import branch_loss
+from ...validation import ConfigError
 
 __all__ = ["YOLOv10Head", "nms_free_select"]
 
@@ -144,8 +145,8 @@ class YOLOv10Head(nn.Layer):
                  o2o_assigner=None, grid_cell_offset=0.5, act="silu"):
         super().__init__()
         if len(in_channels) != len(fpn_strides):
-            raise ValueError(f"YOLOv10Head: {len(in_channels)} input levels but "
-                             f"fpn_strides {list(fpn_strides)}")
+            raise ConfigError(f"YOLOv10Head: {len(in_channels)} input levels but "
+                              f"fpn_strides {list(fpn_strides)}")
         self.num_classes = num_classes
         self.fpn_strides = list(fpn_strides)
         self.reg_max = reg_max

@@ -24,6 +24,7 @@ from ppdet.modeling.shape_spec import ShapeSpec
 from ..compat import upsample_nearest
 from .blocks import C2f, C2fCIB, SCDown, ConvBNAct
 from .init import init_yolo_layer
+from ...validation import ConfigError
 
 __all__ = ["YOLOv10PAN", "NECK_VARIANTS"]
 
@@ -42,7 +43,7 @@ DEFAULT_STRIDES = (8, 16, 32)
 def _switches(name, value):
     value = list(value)
     if len(value) != 2 or not all(isinstance(v, bool) for v in value):
-        raise ValueError(f"YOLOv10PAN.{name} must be two booleans (one per level), got {value}")
+        raise ConfigError(f"YOLOv10PAN.{name} must be two booleans (one per level), got {value}")
     return value
 
 
@@ -66,8 +67,8 @@ class YOLOv10PAN(nn.Layer):
                  pan_cib=(True, True), large_kernel=False, act="silu", strides=DEFAULT_STRIDES):
         super().__init__()
         if len(in_channels) != 3:
-            raise ValueError(f"YOLOv10PAN needs three input levels (strides 8/16/32), got "
-                             f"{len(in_channels)} (set the backbone's return_idx to three stages)")
+            raise ConfigError(f"YOLOv10PAN needs three input levels (strides 8/16/32), got "
+                              f"{len(in_channels)} (set the backbone's return_idx to three stages)")
         c3, c4, c5 = (int(c) for c in in_channels)
         fpn_cib, pan_cib = _switches("fpn_cib", fpn_cib), _switches("pan_cib", pan_cib)
         n = max(round(3 * depth_mult), 1)

@@ -9,6 +9,7 @@ cheap. Works on the RGB uint8 (or float 0..255) image PaddleDetection's ``Decode
 import cv2
 import numpy as np
 from ppdet.data.transform.operators import BaseOperator
+from ...validation import ConfigError
 
 __all__ = ["RandomHSV"]
 
@@ -21,7 +22,7 @@ class RandomHSV(BaseOperator):
         super().__init__()
         for name, gain in (("hgain", hgain), ("sgain", sgain), ("vgain", vgain)):
             if not 0 <= gain <= 1:
-                raise ValueError(f"RandomHSV.{name} must be in [0, 1], got {gain}")
+                raise ConfigError(f"RandomHSV.{name} must be in [0, 1], got {gain}")
         self.gains = np.array([hgain, sgain, vgain], dtype=np.float64)
         self.prob = prob
 

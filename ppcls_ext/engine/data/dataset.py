@@ -25,6 +25,7 @@ from ppcls_infer.sources import list_folder
 from ppcls_infer.sources import read_list_file
 from .decode import CorruptImageError
 from .transforms.ops import DecodeImage, create_operators, is_channel_first
+from ...validation import ConfigError, DataError, MissingFileError
 
 logger = logging.getLogger("ppcls")
 # A run of corrupt files longer than this means something else is wrong (wrong root, a
@@ -38,8 +39,8 @@ class ClassificationDataset(Dataset):
     def __init__(self, transform_ops=None):
         self.ops = create_operators(transform_ops)
         if self.ops and not isinstance(self.ops[0], DecodeImage):
-            raise ValueError(f"transform_ops must start with DecodeImage (the dataset hands "
-                             f"the ops file bytes), got {type(self.ops[0]).__name__} first")
+            raise ConfigError(f"transform_ops must start with DecodeImage (the dataset hands "
+                              f"the ops file bytes), got {type(self.ops[0]).__name__} first")
         self._chw = is_channel_first(self.ops)
         self.images, self.labels, self.sources = [], [], []
         self.skipped = []  # paths skipped as undecodable, in this process
@@ -59,14 +60,14 @@ class ClassificationDataset(Dataset):
         """Raise if any label is outside [0, class_num), naming where it comes from."""
         for label, source in zip(self.labels, self.sources):
             if not 0 <= label < class_num:
-                raise ValueError(f"{source}: label {label} is outside [0, {class_num}) "
+                raise DataError(f"{source}: label {label} is outside [0, {class_num}) "
                                  f"(Arch.class_num = {class_num}). Fix the list or set "
                                  f"class_num to at least {self.class_num_seen}.")
 
     def _load(self, idx):
         if not self.ops:
-            raise ValueError("the dataset has no transform_ops: give at least DecodeImage and "
-                             "the ops that bring every image to one size")
+            raise ConfigError("the dataset has no transform_ops: give at least DecodeImage and "
+                              "the ops that bring every image to one size")
         with open(self.images[idx], "rb") as f:
             img = f.read()
         for op in self.ops:
@@ -109,9 +110,9 @@ class ImageNetDataset(ClassificationDataset):
                  relabel=False):
         super().__init__(transform_ops)
         if not os.path.isdir(image_root):
-            raise FileNotFoundError(f"dataset.image_root {image_root!r} is not a directory")
+            raise MissingFileError(f"dataset.image_root {image_root!r} is not a directory")
         if not os.path.isfile(cls_label_path):
-            raise FileNotFoundError(f"dataset.cls_label_path {cls_label_path!r} does not exist")
+            raise MissingFileError(f"dataset.cls_label_path {cls_label_path!r} does not exist")
         self.image_root, self.cls_label_path, self.delimiter = image_root, cls_label_path, delimiter
         self._read_list()
         if relabel:  # PaddleClas: map arbitrary label values onto 0..K-1 in sorted order
@@ -128,11 +129,11 @@ class ImageNetDataset(ClassificationDataset):
         missing = [f"{where}: {path}" for path, where in zip(self.images, self.sources)
                    if not os.path.isfile(path)]
         if missing:
-            raise FileNotFoundError(f"{len(missing)} image(s) listed in {self.cls_label_path} "
-                                    f"do not exist under image_root {self.image_root!r}, e.g. "
-                                    + "; ".join(missing[:5]))
+            raise MissingFileError(f"{len(missing)} image(s) listed in {self.cls_label_path} "
+                                   f"do not exist under image_root {self.image_root!r}, e.g. "
+                                   + "; ".join(missing[:5]))
         if not self.images:
-            raise ValueError(f"{self.cls_label_path} lists no images")
+            raise DataError(f"{self.cls_label_path} lists no images")
 
 
 class ImageFolderDataset(ClassificationDataset):
@@ -141,7 +142,7 @@ class ImageFolderDataset(ClassificationDataset):
     def __init__(self, image_root, transform_ops=None):
         super().__init__(transform_ops)
         if not os.path.isdir(image_root):
-            raise FileNotFoundError(f"dataset.image_root {image_root!r} is not a directory")
+            raise MissingFileError(f"dataset.image_root {image_root!r} is not a directory")
         self.classes = sorted(d for d in os.listdir(image_root)
                               if os.path.isdir(os.path.join(image_root, d)))
         for label, name in enumerate(self.classes):
@@ -151,8 +152,8 @@ class ImageFolderDataset(ClassificationDataset):
                 self.labels.append(label)
                 self.sources.append(path)
         if not self.images:
-            raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}, any case) in class "
-                             f"folders under {image_root!r}")
+            raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}, any case) in class "
+                            f"folders under {image_root!r}")
 
 
 DATASETS = {"ImageNetDataset": ImageNetDataset, "ImageFolderDataset": ImageFolderDataset}

@@ -17,6 +17,7 @@ import re
 
 import numpy as np
 from PIL import Image
+from ...validation import ConfigError
 
 CLASS_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _IMAGE_NAME = re.compile(r"^\d{4}_\d\.png$")
@@ -26,7 +27,7 @@ def stratified_split(labels, val_fraction, seed):
     """Per class, a seeded shuffle puts round(n * val_fraction) images in val -> (train, val)
     index lists, each in ascending order."""
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
     rng = np.random.RandomState(seed)
     val = set()
     for cls in np.unique(labels):

@@ -18,6 +18,7 @@ from .dataset import DATASETS
 from .transforms.batch_ops import BATCH_OPS_WITH_SAMPLER, resolve_class_num
 from ...factory import check_keywords, unknown_keys_message
 from .transforms.ops import create_operators
+from ...validation import ConfigError
 
 SAMPLER_KEYS = {"name", "batch_size", "shuffle", "drop_last"}
 LOADER_KEYS = {"num_workers", "use_shared_memory"}
@@ -29,8 +30,8 @@ def build_dataset(dataset_config, where="DataLoader.Train.dataset"):
     name = cfg.pop("name", None)
     cfg.pop("batch_transform_ops", None)
     if name not in DATASETS:
-        raise ValueError(f"{where}.name {name!r} is not a known dataset; valid: "
-                         f"{', '.join(DATASETS)}")
+        raise ConfigError(f"{where}.name {name!r} is not a known dataset; valid: "
+                          f"{', '.join(DATASETS)}")
     check_keywords(name, cfg, DATASETS[name], where)
     # Not wrapped like ops: the dataset's own errors name the list file, line or path.
     return DATASETS[name](**cfg)
@@ -45,9 +46,9 @@ class BatchCollator:
     def __call__(self, samples):
         shapes = {s[0].shape for s in samples}
         if len(shapes) > 1:
-            raise ValueError(f"images of one batch have different shapes {sorted(shapes)}: "
-                             "add ResizeImage/CropImage (or RandCropImage) to transform_ops so "
-                             "every image ends at one size")
+            raise ConfigError(f"images of one batch have different shapes {sorted(shapes)}: "
+                              "add ResizeImage/CropImage (or RandCropImage) to transform_ops so "
+                              "every image ends at one size")
         imgs = np.stack([s[0] for s in samples]).astype(np.float32, copy=False)
         labels = np.asarray([s[1] for s in samples], dtype=np.int64).reshape(-1, 1)
         for op in self.batch_ops:
@@ -150,15 +151,15 @@ def _with_class_num(op_list, class_num, where):
 def _check_keys(section, valid, where):
     unknown = set(section) - valid
     if unknown:
-        raise ValueError(unknown_keys_message(unknown, valid, where))
+        raise ConfigError(unknown_keys_message(unknown, valid, where))
 
 
 def build_dataloader(dataloader_config, mode, seed=None):
     """``DataLoader.<mode>`` -> paddle DataLoader yielding ``[images, labels]`` on the current
     device (``paddle.set_device``; PaddleClas's ``device`` argument is not needed in dygraph)."""
     if mode not in (dataloader_config or {}):
-        raise ValueError(f"DataLoader has no {mode!r} section; present: "
-                         f"{', '.join(dataloader_config or {}) or '(none)'}")
+        raise ConfigError(f"DataLoader has no {mode!r} section; present: "
+                          f"{', '.join(dataloader_config or {}) or '(none)'}")
     section = dataloader_config[mode]
     where = f"DataLoader.{mode}"
     dataset = build_dataset(section.get("dataset"), f"{where}.dataset")
@@ -173,9 +174,9 @@ def build_dataloader(dataloader_config, mode, seed=None):
     sampler_name = sampler_cfg.pop("name", "DistributedBatchSampler")
     samplers = {"DistributedBatchSampler": DistributedBatchSampler, "BatchSampler": BatchSampler}
     if sampler_name not in samplers:
-        raise ValueError(f"{where}.sampler.name {sampler_name!r}; valid: {', '.join(samplers)}")
+        raise ConfigError(f"{where}.sampler.name {sampler_name!r}; valid: {', '.join(samplers)}")
     if "batch_size" not in sampler_cfg:
-        raise ValueError(f"{where}.sampler.batch_size is required (per device)")
+        raise ConfigError(f"{where}.sampler.batch_size is required (per device)")
     # DistributedBatchSampler shards by rank; with one process it is a plain batch sampler.
     batch_sampler = samplers[sampler_name](dataset, **sampler_cfg)
 

@@ -11,13 +11,14 @@ import random
 import numpy as np
 
 from ....factory import build_op
+from ....validation import ConfigError, DataError
 
 
 def _one_hot(labels, class_num):
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     bad = labels[(labels < 0) | (labels >= class_num)]
     if bad.size:
-        raise ValueError(f"label {int(bad[0])} is outside [0, {class_num}) of the batch op's "
+        raise DataError(f"label {int(bad[0])} is outside [0, {class_num}) of the batch op's "
                          "class_num; set class_num to the dataset's number of classes")
     out = np.zeros((labels.size, class_num), dtype=np.float32)
     out[np.arange(labels.size), labels] = 1.0
@@ -26,14 +27,14 @@ def _one_hot(labels, class_num):
 
 def _check(class_num, alpha, prob, name):
     if class_num is None or int(class_num) <= 0:
-        raise ValueError(f"{name} needs the number of classes to build soft targets: set "
-                         f"Arch.class_num (the engine passes it on as DataLoader.class_num) "
-                         f"or class_num in the op, e.g. '- {name}: {{class_num: 1000, "
-                         f"alpha: 0.8}}'; got class_num={class_num!r}")
+        raise ConfigError(f"{name} needs the number of classes to build soft targets: set "
+                          f"Arch.class_num (the engine passes it on as DataLoader.class_num) "
+                          f"or class_num in the op, e.g. '- {name}: {{class_num: 1000, "
+                          f"alpha: 0.8}}'; got class_num={class_num!r}")
     if alpha <= 0:
-        raise ValueError(f"{name}.alpha must be > 0, got {alpha}")
+        raise ConfigError(f"{name}.alpha must be > 0, got {alpha}")
     if not 0.0 <= prob <= 1.0:
-        raise ValueError(f"{name}.prob must be in [0, 1], got {prob}")
+        raise ConfigError(f"{name}.prob must be in [0, 1], got {prob}")
 
 
 class MixupOperator:
@@ -90,8 +91,8 @@ def resolve_class_num(own, given, where):
     """The op's own ``class_num`` or the one handed down (``Arch.class_num``); both set and
     different would make targets that do not fit the model's output, so that is an error."""
     if own is not None and given is not None and int(own) != int(given):
-        raise ValueError(f"{where}.class_num = {own} differs from Arch.class_num = {given}; "
-                         "remove the op's class_num or make them equal")
+        raise ConfigError(f"{where}.class_num = {own} differs from Arch.class_num = {given}; "
+                          "remove the op's class_num or make them equal")
     return own if own is not None else given
 
 
@@ -110,23 +111,23 @@ class OpSampler:
 
     def __init__(self, class_num=None, **ops):
         if not ops:
-            raise ValueError("OpSampler needs at least one of: " + ", ".join(BATCH_OPS))
+            raise ConfigError("OpSampler needs at least one of: " + ", ".join(BATCH_OPS))
         self.ops, self.probs = [], []
         for name, kwargs in ops.items():
             if not isinstance(kwargs, dict):
-                raise ValueError(f"OpSampler.{name} must be a mapping of the op's keys, e.g. "
-                                 f"'{name}: {{alpha: 0.8, prob: 0.5}}', got {kwargs!r}")
+                raise ConfigError(f"OpSampler.{name} must be a mapping of the op's keys, e.g. "
+                                  f"'{name}: {{alpha: 0.8, prob: 0.5}}', got {kwargs!r}")
             kwargs = dict(kwargs)
             kwargs["class_num"] = resolve_class_num(kwargs.get("class_num"), class_num,
                                                     f"OpSampler.{name}")
             if "prob" not in kwargs:
-                raise ValueError(f"OpSampler.{name} needs 'prob' (the share of batches it "
-                                 f"mixes), e.g. '{name}: {{alpha: 0.8, prob: 0.5}}'")
+                raise ConfigError(f"OpSampler.{name} needs 'prob' (the share of batches it "
+                                  f"mixes), e.g. '{name}: {{alpha: 0.8, prob: 0.5}}'")
             self.probs.append(float(kwargs.pop("prob")))
             self.ops.append(build_op(name, kwargs, BATCH_OPS, "OpSampler"))
         if sum(self.probs) > 1.0 + 1e-6 or min(self.probs) < 0:
-            raise ValueError(f"OpSampler probabilities {self.probs} must be >= 0 and sum to "
-                             "at most 1")
+            raise ConfigError(f"OpSampler probabilities {self.probs} must be >= 0 and sum to "
+                              "at most 1")
         self.class_num = self.ops[0].class_num
 
     def __call__(self, imgs, labels):

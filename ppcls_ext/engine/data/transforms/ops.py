@@ -17,6 +17,7 @@ from ppcls_infer.preprocess import (CropImage, DecodeImage, ResizeImage,  # noqa
                                     check_resize_keys, check_side)
 from .randaugment import TimmAutoAugment
 from .random_erasing import RandomErasing
+from ....validation import ConfigError
 
 
 class RandCropImage(_wheel.RandCropImage):
@@ -30,8 +31,8 @@ class RandCropImage(_wheel.RandCropImage):
     def __init__(self, size, progress_size=None, scale=None, ratio=None, interpolation=None,
                  use_log_aspect=False, backend="cv2"):
         if progress_size is not None:
-            raise ValueError("RandCropImage.progress_size (progressive resizing) is not "
-                             "supported; remove the key")
+            raise ConfigError("RandCropImage.progress_size (progressive resizing) is not "
+                              "supported; remove the key")
         check_resize_keys("RandCropImage", interpolation, backend)
         check_side("RandCropImage", "size", size)
         super().__init__(size, scale, ratio, interpolation, backend)

@@ -13,6 +13,7 @@ import random
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
+from ....validation import ConfigError
 
 _MAX_LEVEL = 10.0
 _INTERP = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS,
@@ -109,8 +110,8 @@ def parse_rand_config(config_str):
     prob, increasing), with timm's defaults (m10, n2, p0.5, mstd0, mmax10, inc0)."""
     parts = str(config_str).split("-")
     if parts[0] != "rand":
-        raise ValueError(f"TimmAutoAugment config_str {config_str!r}: only RandAugment strings "
-                         "such as 'rand-m9-mstd0.5-inc1' are supported")
+        raise ConfigError(f"TimmAutoAugment config_str {config_str!r}: only RandAugment strings "
+                          "such as 'rand-m9-mstd0.5-inc1' are supported")
     cfg = dict(magnitude=_MAX_LEVEL, magnitude_std=0.0, magnitude_max=_MAX_LEVEL, num_layers=2,
                prob=0.5, increasing=False)
     keys = {"m": "magnitude", "mstd": "magnitude_std", "mmax": "magnitude_max",
@@ -122,8 +123,8 @@ def parse_rand_config(config_str):
         except ValueError:
             value = None
         if key not in keys or value is None:
-            raise ValueError(f"TimmAutoAugment config_str {config_str!r}: bad part {part!r}; "
-                             f"valid: {', '.join(k + '<number>' for k in keys)}")
+            raise ConfigError(f"TimmAutoAugment config_str {config_str!r}: bad part {part!r}; "
+                              f"valid: {', '.join(k + '<number>' for k in keys)}")
         if key == "mstd" and value > 100:  # timm: a huge std means "uniform in [0, m]"
             value = math.inf
         cfg[keys[key]] = bool(value) if key == "inc" else int(value) if key == "n" else value
@@ -141,10 +142,10 @@ class TimmAutoAugment:
         self.cfg = parse_rand_config(config_str)
         self.op_names = RAND_INCREASING_OPS if self.cfg["increasing"] else RAND_OPS
         if interpolation and interpolation != "random" and interpolation not in _INTERP:
-            raise ValueError(f"TimmAutoAugment.interpolation must be one of "
-                             f"{sorted(_INTERP) + ['random']}, got {interpolation!r}")
+            raise ConfigError(f"TimmAutoAugment.interpolation must be one of "
+                              f"{sorted(_INTERP) + ['random']}, got {interpolation!r}")
         if not 0.0 <= float(prob) <= 1.0:
-            raise ValueError(f"TimmAutoAugment.prob must be in [0, 1], got {prob}")
+            raise ConfigError(f"TimmAutoAugment.prob must be in [0, 1], got {prob}")
         self.prob = float(prob)
         fill = tuple(min(255, round(255 * x)) for x in mean)
         # img_size is kept for PaddleClas's signature: only absolute translations used it.

@@ -10,6 +10,7 @@ import math
 import random
 
 import numpy as np
+from ....validation import ConfigError
 
 
 def _number(value):
@@ -29,10 +30,11 @@ class RandomErasing:
         self.sl, self.sh = _number(sl), _number(sh)
         r1 = _number(r1)
         if not (0.0 <= self.prob <= 1.0 and 0.0 < self.sl <= self.sh <= 1.0 and r1 > 0):
-            raise ValueError(f"need 0 <= EPSILON <= 1, 0 < sl <= sh <= 1, r1 > 0; got "
-                             f"EPSILON={self.prob}, sl={self.sl}, sh={self.sh}, r1={r1}")
+            raise ConfigError(f"need 0 <= EPSILON <= 1, 0 < sl <= sh <= 1, r1 > 0; got "
+                              f"EPSILON={self.prob}, sl={self.sl}, sh={self.sh}, r1={r1}")
         if mode not in ("const", "rand", "pixel"):
-            raise ValueError(f"RandomErasing.mode must be 'const', 'rand' or 'pixel', got {mode!r}")
+            raise ConfigError(
+                f"RandomErasing.mode must be 'const', 'rand' or 'pixel', got {mode!r}")
         lo, hi = sorted((r1, 1.0 / r1))
         self.use_log_aspect = use_log_aspect
         self.aspect_range = (math.log(lo), math.log(hi)) if use_log_aspect else (lo, hi)
