@@ -13,7 +13,7 @@ what is valid and what was given (the detection table, ``ppcls_ext.det.values``,
 import math
 from collections.abc import Mapping
 
-from ppcls_infer.cli import InvalidValueError, MissingPathError
+from ppcls_infer.cli import InvalidValueError, MissingPathError, UserError
 
 from .factory import unknown_keys_message
 
@@ -32,6 +32,11 @@ class ConfigError(InvalidValueError):
 class DataError(InvalidValueError):
     """A data set the config names that cannot be used: no image, a label outside
     ``class_num``, a batch that cannot be stacked."""
+
+
+class UnreadableImagesError(UserError, RuntimeError):
+    """Every image a loader tried in a row failed to decode (the data set or its root is
+    wrong); a RuntimeError for callers, as before."""
 
 
 class MissingFileError(MissingPathError):

@@ -174,7 +174,7 @@ def test_programming_bug_valueerror_keeps_its_traceback(capsys, monkeypatch):
     """A plain ValueError / FileNotFoundError inside a tool is a bug: re-raised (traceback),
     while the project's user errors of the same built-in types stay one line."""
     from ppcls_ext import commands
-    from ppcls_ext.validation import DataError, MissingFileError
+    from ppcls_ext.validation import DataError, MissingFileError, UnreadableImagesError
 
     monkeypatch.delenv("PPCLS_DEBUG", raising=False)
 
@@ -187,8 +187,10 @@ def test_programming_bug_valueerror_keeps_its_traceback(capsys, monkeypatch):
         with pytest.raises(type(exc)):
             run(lambda exc=exc: (_ for _ in ()).throw(exc))
     for exc in (DataError("labels.txt lists no images"),
-                MissingFileError("config file 'x.yaml' does not exist")):
-        assert isinstance(exc, (ValueError, FileNotFoundError)) and isinstance(exc, UserError)
+                MissingFileError("config file 'x.yaml' does not exist"),
+                UnreadableImagesError("none of the 4 images could be decoded")):
+        assert isinstance(exc, (ValueError, FileNotFoundError, RuntimeError))
+        assert isinstance(exc, UserError)
         with pytest.raises(SystemExit) as status:
             run(lambda exc=exc: (_ for _ in ()).throw(exc))
         assert status.value.code == 2

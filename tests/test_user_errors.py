@@ -73,5 +73,6 @@ def test_export_tool_bad_image_shape_is_one_line(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert lines[-1] == ("error: Global.image_shape must be [C, H, W], got [3, 32] "
+    assert lines[-1] == ("error: -o Global.image_shape=[3,32]: Global.image_shape must be a "
+                         "list of 3 integers >= 1 ([C, H, W]), got [3, 32] "
                          "(PPCLS_DEBUG=1 shows the traceback)")

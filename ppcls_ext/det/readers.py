@@ -35,7 +35,7 @@ import os
 
 import numpy as np
 
-from ..validation import DataError
+from ..validation import DataError, UnreadableImagesError
 
 logger = logging.getLogger("ppcls_ext.det")
 MAX_CONSECUTIVE_SKIPS = 50
@@ -160,9 +160,9 @@ def _patch_getitem(rec):
             except UnreadableImageError as exc:
                 last = exc
                 _record(self, exc)
-        raise RuntimeError(f"{min(MAX_CONSECUTIVE_SKIPS, n)} consecutive images from index "
-                           f"{idx} could not be decoded (last: {last}); check the image files "
-                           "and dataset_dir")
+        raise UnreadableImagesError(
+            f"{min(MAX_CONSECUTIVE_SKIPS, n)} consecutive images from index {idx} could not be "
+            f"decoded (last: {last}); check the image files and dataset_dir")
 
     rec.setattr(DetDataset, "__getitem__", getitem)
 

@@ -25,7 +25,7 @@ from ppcls_infer.sources import list_folder
 from ppcls_infer.sources import read_list_file
 from .decode import CorruptImageError
 from .transforms.ops import DecodeImage, create_operators, is_channel_first
-from ...validation import ConfigError, DataError, MissingFileError
+from ...validation import ConfigError, DataError, MissingFileError, UnreadableImagesError
 
 logger = logging.getLogger("ppcls")
 # A run of corrupt files longer than this means something else is wrong (wrong root, a
@@ -86,9 +86,9 @@ class ClassificationDataset(Dataset):
                 self._record_skip(j, exc)
         what = (f"none of the {attempts} images" if attempts == len(self.images)
                 else f"{attempts} consecutive images from index {idx}")
-        raise RuntimeError(f"{what} could be decoded (last: {self.images[j]}); check the "
-                           "image files and image_root. Skipped so far: "
-                           f"{len(self.skipped)} file(s)")
+        raise UnreadableImagesError(f"{what} could be decoded (last: {self.images[j]}); check "
+                                    "the image files and image_root. Skipped so far: "
+                                    f"{len(self.skipped)} file(s)")
 
     def _record_skip(self, j, exc):
         if self.images[j] in self._skipped_set:
