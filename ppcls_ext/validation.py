@@ -31,7 +31,7 @@ class ConfigError(InvalidValueError):
 
 class DataError(InvalidValueError):
     """A data set the config names that cannot be used: no image, a label outside
-    ``class_num``, a batch that cannot be stacked."""
+    ``class_num``, an empty calibration set."""
 
 
 class UnreadableImagesError(UserError, RuntimeError):
