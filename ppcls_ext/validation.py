@@ -137,18 +137,29 @@ class Number:
         return value
 
 
-class Shape:
-    """A list of ``length`` integers >= 1 (``Global.image_shape``: [C, H, W])."""
+class Ints:
+    """Integers >= 1: a list of one of ``lengths`` (None: any non-empty list), or also a single
+    integer when ``scalar`` (``Global.image_shape`` [C, H, W]; a resize or crop size, a side
+    or [w, h]; ``TopkAcc.topk``)."""
 
-    def __init__(self, length, meaning):
-        self.length, self.meaning = length, meaning
+    def __init__(self, lengths, meaning, scalar=False, nullable=False):
+        self.lengths, self.meaning = lengths, meaning
+        self.scalar, self.nullable = scalar, nullable
 
     def describe(self):
-        return f"a list of {self.length} integers >= 1 ({self.meaning})"
+        count = " or ".join(map(str, self.lengths)) if self.lengths else "one or more"
+        text = f"a list of {count} integers >= 1"
+        if self.scalar:
+            text = "an integer >= 1 or " + text
+        return f"{text} ({self.meaning})" + (", or null" if self.nullable else "")
 
     def convert(self, value):
-        if not isinstance(value, (list, tuple)) or len(value) != self.length or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+        def whole(v):
+            return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+        if (self.nullable and value is None) or (self.scalar and whole(value)):
+            return value
+        if not isinstance(value, (list, tuple)) or not value or not all(map(whole, value)) \
+                or (self.lengths and len(value) not in self.lengths):
             raise ValueError
         return value
 
@@ -201,7 +212,7 @@ CLASSIFICATION_VALUES = {
     "Global.update_freq": positive_int("micro-batches accumulated per optimizer step"),
     "Global.class_num": Number(int, minimum=1, nullable=True, meaning="classes"),
     "Global.seed": Number(int, minimum=0, maximum=2 ** 32 - 1, nullable=True),
-    "Global.image_shape": Shape(3, "[C, H, W]"),
+    "Global.image_shape": Ints((3,), "[C, H, W]"),
     "Arch.class_num": positive_int("classes"),
     "Arch.drop_path_rate": fraction("stochastic depth"),
     "Optimizer.lr": Section("{name: Cosine, learning_rate: 0.001}"),
@@ -230,6 +241,12 @@ CLASSIFICATION_VALUES = {
     **{f"{_BATCH_OPS}.{op}.prob": Number(float, minimum=0, maximum=1) for op in _MIX_OPS},
     **{f"{_BATCH_OPS}.OpSampler.{op}.prob": Number(float, minimum=0, maximum=1)
        for op in _MIX_OPS},
+    **{f"{ops}.*.{op}.{key}": Ints((2,), "pixels: a side or [w, h]", scalar=True,
+                                   nullable=True)
+       for ops in ("DataLoader.*.dataset.transform_ops", "Infer.transforms")
+       for op, key in (("RandCropImage", "size"), ("ResizeImage", "size"),
+                       ("ResizeImage", "resize_short"), ("CropImage", "size"))},
+    "Metric.*.*.TopkAcc.topk": Ints(None, "the k of each top-k accuracy", scalar=True),
     "Infer.batch_size": positive_int("images per forward pass"),
     "Infer.PostProcess.topk": positive_int("classes reported per image"),
 }

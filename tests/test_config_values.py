@@ -81,6 +81,15 @@ def _message(overrides, path=QUICK_START):
                        "per step), got -0.1"),
     ("Loss.Train.0.CELoss.epsilon=1.0",
      "Loss.Train.0.CELoss.epsilon must be a number in [0, 1) (label smoothing), got 1.0"),
+    ("DataLoader.Train.dataset.transform_ops.1.RandCropImage.size=0",
+     "DataLoader.Train.dataset.transform_ops.1.RandCropImage.size must be an integer >= 1 or "
+     "a list of 2 integers >= 1 (pixels: a side or [w, h]), or null, got 0"),
+    ("Infer.transforms.1.ResizeImage.size=[32, 0]",
+     "Infer.transforms.1.ResizeImage.size must be an integer >= 1 or a list of 2 integers >= 1 "
+     "(pixels: a side or [w, h]), or null, got [32, 0]"),
+    ("Metric.Eval.0.TopkAcc.topk=[0, 5]",
+     "Metric.Eval.0.TopkAcc.topk must be an integer >= 1 or a list of one or more integers "
+     ">= 1 (the k of each top-k accuracy), got [0, 5]"),
     ("Optimizer.lr=0.1",
      "Optimizer.lr must be a mapping such as {name: Cosine, learning_rate: 0.001}, got 0.1"),
 ])
@@ -125,7 +134,9 @@ def test_valid_values_in_every_paddleclas_form_still_load(tmp_path):
                     "Global.save_interval=0", "Optimizer.clip_norm=null",
                     "Optimizer.lr={name: Cosine, learning_rate: 0.004, warmup_epoch: 0}",
                     f"{MIX}=[{{MixupOperator: {{alpha: 0.8}}}}]",
-                    "Global.image_shape=[3, 32, 32]", "Loss.Train.0.CELoss.epsilon=0"])
+                    "Global.image_shape=[3, 32, 32]", "Loss.Train.0.CELoss.epsilon=0",
+                    "Metric.Eval.0.TopkAcc.topk=1",
+                    "DataLoader.Eval.dataset.transform_ops.1.ResizeImage.size=[32, 32]"])
     assert config.Optimizer.lr == {"name": "Cosine", "learning_rate": 0.004, "warmup_epoch": 0}
     assert config.Global.seed is None and config.Global.save_interval == 0
 
