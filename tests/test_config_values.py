@@ -233,6 +233,22 @@ def test_reported_train_command_is_one_line_without_traceback():
         f"({BATCH}), got 0{DEBUG_HINT}")
 
 
+@pytest.mark.integration
+def test_programming_bug_in_a_tool_process_prints_its_traceback():
+    """As a user sees it: a plain ValueError raised inside tools/train.py's command is a
+    traceback and exit status 1, not an ``error:`` line."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("PPCLS_DEBUG", None)
+    code = ("import ppcls_ext.commands as c\n"
+            "def bug(mode, args):\n    raise ValueError('a bug, not a user mistake')\n"
+            f"c._engine = bug\nc.train(['-c', {QUICK_START!r}])\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 1 and "Traceback (most recent call last)" in proc.stderr
+    assert proc.stderr.splitlines()[-1] == "ValueError: a bug, not a user mistake"
+    assert "error:" not in proc.stderr
+
+
 # ------------------------------------------------------------------------------- detection
 @pytest.mark.integration
 @pytest.mark.parametrize("item,expected", [
