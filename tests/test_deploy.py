@@ -180,6 +180,45 @@ def test_input_size_the_model_was_not_exported_for(exported, digits, tmp_path):
         predictor.predict([os.path.join(digits, "images", "val", "0003_3.png")])
 
 
+def test_topk_from_deploy_config_else_the_export_else_5(exported, digits, tmp_path):
+    """PostProcess.Topk.topk set in the deploy config or by -o wins; unset, the export's
+    inference.yml value (the training config's Infer.PostProcess.topk: 3 in the quick start);
+    an inference.yml without it: 5."""
+    import json
+    import shutil
+
+    import predict_cls
+
+    image = os.path.join(digits, "images", "val", "0003_3.png")
+
+    def count(model_dir, post):
+        config = {"Global": dict(inference_model_dir=model_dir, backend="onnxruntime"),
+                  "PostProcess": post}
+        results, _ = ClsPredictor(config).predict([image])
+        return len(results[0]["class_ids"])
+
+    with open(os.path.join(exported["dir"], "inference.yml")) as f:
+        yml = yaml.safe_load(f)
+    assert yml["PostProcess"]["Topk"]["topk"] == 3
+    assert count(exported["dir"], {}) == 3
+    assert count(exported["dir"], {"Topk": {"topk": None}}) == 3  # `topk: ~` is unset
+    assert count(exported["dir"], {"Topk": {"topk": 1}}) == 1
+    no_topk = tmp_path / "no_topk"
+    shutil.copytree(exported["dir"], no_topk)
+    del yml["PostProcess"]["Topk"]["topk"]
+    with open(no_topk / "inference.yml", "w") as f:
+        yaml.safe_dump(yml, f)
+    assert count(str(no_topk), {}) == 5
+    # the shipped deploy config leaves topk unset: the export's, unless -o sets it
+    for extra, want in (([], 3), (["-o", "PostProcess.Topk.topk=2"], 2)):
+        out = tmp_path / f"top{want}.json"
+        assert predict_cls.main(["-o", f"Global.inference_model_dir={exported['dir']}",
+                                 "-o", f"Global.infer_imgs={image}",
+                                 "-o", "Global.backend=onnxruntime",
+                                 "-o", f"Global.save_results={out}"] + extra) == 0
+        assert len(json.loads(out.read_text())["results"][0]["class_ids"]) == want
+
+
 def test_onnx_conversion_installs_nothing(exported, tmp_path):
     before = {d.metadata["Name"]: d.version for d in importlib.metadata.distributions()}
     to_onnx(exported["dir"], str(tmp_path / "again.onnx"))
