@@ -23,6 +23,7 @@ from numbers import Integral
 
 import numpy as np
 
+from .cli import UserError
 from .factory import build_op
 
 
@@ -37,10 +38,15 @@ class Resize:
         if not isinstance(interp, Integral) or not 0 <= interp <= 4:
             raise ValueError(f"interp must be an OpenCV interpolation code 0-4, got {interp!r}")
         self.target_size, self.keep_ratio, self.interp = list(target_size), keep_ratio, interp
+        try:
+            import cv2
+        except ImportError as exc:
+            raise UserError("infer_cfg.yml's Resize needs OpenCV, as PaddleDetection's: pip "
+                            "install -r deploy/requirements.txt (opencv-python-headless)") from exc
+        self.cv2 = cv2
 
     def __call__(self, sample):
-        import cv2
-
+        cv2 = self.cv2
         image = sample["image"]
         h, w = image.shape[:2]
         if self.keep_ratio:
