@@ -49,11 +49,11 @@ add --synthetic_calib to calibrate on Gaussian images when no data set is at han
 
 
 def _engine(mode, args):
+    if os.environ.get("PADDLECLAS_ROOT"):
+        return _paddleclas_engine(mode, args)
     from .engine import Engine
     from .engine.config import load_config
 
-    if os.environ.get("PADDLECLAS_ROOT"):
-        return _paddleclas_engine(mode, args)
     register()
     config = load_config(args.config, args.override)
     prepare_model = None
