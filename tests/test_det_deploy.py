@@ -174,3 +174,40 @@ def test_predictor_runs_without_paddle_or_ppdet(exported, backend, tmp_path):
     assert run.stderr.strip().splitlines()[-2].startswith(
         f"error: ONNX model '{no_onnx / 'model.onnx'}' not found and paddle2onnx is not "
         "installed to convert")
+
+
+def test_unwritable_output_is_one_error_line(exported, tmp_path):
+    """A folder the results cannot be written to (permission denied, full disk) ends in one
+    error line, as the tools' error policy (ppcls_infer.cli.run) says, not a traceback."""
+    model_dir, images, _ = exported
+    predict_det.DetPredictor(model_dir, "onnxruntime")  # model.onnx exists before the run
+    deny = ("import errno, os, runpy, sys, tempfile\n"
+            "def deny(*args, **kwargs):\n"
+            "    raise PermissionError(errno.EACCES, 'Permission denied', kwargs.get('dir'))\n"
+            "tempfile.mkstemp = deny\n"
+            "sys.argv = sys.argv[1:]\n"
+            "sys.path.insert(0, os.path.dirname(sys.argv[0]))\n"
+            "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    script = os.path.join(ROOT, "deploy", "python", "predict_det.py")
+    run = subprocess.run([sys.executable, "-c", deny, script, "--model_dir", model_dir,
+                          "--image_file", images[0], "--backend", "onnxruntime",
+                          "--output_dir", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert run.stderr.strip().splitlines()[-1].startswith(
+        f"error: cannot write {tmp_path / 'out'}: permission denied (errno 13)")
+
+
+def test_model_with_other_inputs_is_refused_at_start(exported, monkeypatch):
+    import backends
+
+    model_dir, _, _ = exported
+    real = backends.OnnxRuntimeBackend.__init__
+
+    def renamed(self, *args):
+        real(self, *args)
+        self.input_names = ("image", "im_size")
+    monkeypatch.setattr(backends.OnnxRuntimeBackend, "__init__", renamed)
+    with pytest.raises(ValueError, match=r"takes inputs \['image', 'im_size'\]; this predictor "
+                       "feeds image, im_shape, scale_factor"):
+        predict_det.DetPredictor(model_dir, "onnxruntime")

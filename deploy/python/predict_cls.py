@@ -29,7 +29,7 @@ from backends import check_input, create_backend
 from ppcls_infer import bounded_yaml, paddleclas_keys
 from ppcls_infer.atomic import atomic_write, write_json
 from ppcls_infer.cli import (USER_ERRORS, OverrideError, apply_overrides, make_parser,
-                             parse_overrides, report)
+                             parse_overrides, report, run)
 from ppcls_infer.postprocess import build_postprocess, iter_batches
 from ppcls_infer.preprocess import create_operators, preprocess_file
 from ppcls_infer.sources import list_images
@@ -305,4 +305,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))  # a full disk or read-only output folder: one line too

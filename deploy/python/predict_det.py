@@ -40,13 +40,14 @@ import numpy as np
 from backends import BACKENDS, PRECISIONS, create_backend
 from ppcls_infer import bounded_yaml
 from ppcls_infer.atomic import atomic_write, write_json
-from ppcls_infer.cli import USER_ERRORS, report
+from ppcls_infer.cli import USER_ERRORS, report, run
 from ppcls_infer.decode import decode_image
 from ppcls_infer.det_preprocess import build_det_preprocess, preprocess_image
 from ppcls_infer.postprocess import clip_boxes
 from ppcls_infer.sources import list_images as _list_images
 from ppcls_infer.timing import measure_latency
 
+FEED_NAMES = ("image", "im_shape", "scale_factor")  # what preprocess_image gives an export
 DEFAULT_THRESHOLD = 0.5  # when infer_cfg.yml has no draw_threshold (PaddleDetection's value)
 # the backends' settings (deploy/python/backends.py, Global.<key>) as this tool's flags
 OPTIONS = {"backend": "--backend", "precision": "--precision", "enable_mkldnn": "--enable_mkldnn",
@@ -141,6 +142,10 @@ class DetPredictor:
         g = {"backend": backend, "precision": precision, "cpu_num_threads": int(cpu_threads),
              "enable_mkldnn": bool(enable_mkldnn), "use_gpu": False}
         self.backend = create_backend(model_dir, g, option_name)
+        if not set(self.backend.input_names) <= set(FEED_NAMES):
+            raise ValueError(f"{model_dir} takes inputs {list(self.backend.input_names)}; this "
+                             f"predictor feeds {', '.join(FEED_NAMES)} (a PaddleDetection "
+                             "export: tools/det/export_model.py)")
         self.precision = self.backend.precision  # what runs, read back from the backend
         self.labels = [str(x) for x in self.cfg["label_list"]]
         self.threshold = float(self.cfg.get("draw_threshold", DEFAULT_THRESHOLD)
@@ -157,9 +162,13 @@ class DetPredictor:
         clipped to the image (an export without the clipping of ppcls_ext.det reaches past
         the border)."""
         image, feed = self.preprocess(path)
+        return image, self.boxes(image, feed)
+
+    def boxes(self, image, feed):
+        """The model's boxes for one preprocessed image, cut to its box count and clipped."""
         boxes, counts = self.backend.run(feed)[:2]
         boxes = np.asarray(boxes)[:int(np.asarray(counts).reshape(-1)[0])]
-        return image, clip_boxes(boxes, image.shape[0], image.shape[1])
+        return clip_boxes(boxes, image.shape[0], image.shape[1])
 
     def detections(self, boxes):
         keep = boxes[:, 1] >= self.threshold
@@ -189,11 +198,12 @@ class DetPredictor:
         """
         results, bad = [], []
         for path in paths:
-            try:
-                image, boxes = self.raw(path)
+            try:  # an unreadable image is skipped; a model error is not the image's fault
+                image, feed = self.preprocess(path)
             except (OSError, ValueError) as exc:
                 bad.append({"file_name": path, "error": str(exc)})
                 continue
+            boxes = self.boxes(image, feed)
             dets = self.detections(boxes)
             results.append({"file_name": path, "boxes": dets})
             if output_dir:
@@ -280,4 +290,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))
