@@ -3,7 +3,8 @@ numpy and OpenCV alone, so that the detection predictor runs without Paddle or p
 
 Only the operators this project's detection exports write are implemented, each computing
 what PaddleDetection's own operator computes (``ppdet.data.transform.operators`` 2.6, the
-same numpy/cv2 calls in the same order; tests/test_det_preprocess.py compares the arrays):
+same numpy/cv2 calls in the same order; tests/test_infer_det_preprocess.py compares the
+arrays):
 
 * ``Resize`` {target_size, keep_ratio, interp}: ``cv2.resize`` by scale factors (fx, fy),
   keep_ratio scales the short side to min(target_size) capped by the long side at

@@ -14,12 +14,13 @@ label list. The flags are those of PaddleDetection's deploy/python/infer.py (``-
 ``--image_file``/``--image_dir``, ``--threshold``, ``--output_dir``, ``--cpu_threads``,
 ``--enable_mkldnn``, ``--run_benchmark``); ``--backend onnxruntime`` and ``--backend
 openvino`` run ``model.onnx``, converted from the Paddle model with paddle2onnx on first use
-when it is missing (``ppcls_infer.onnx_export``, the converter of tools/export_model.py). ``--threshold`` defaults to the export's ``draw_threshold`` (0.5 for
-PaddleDetection's NMS-ed detectors, 0.25 for the NMS-free YOLOv10). The backends are the
-classification predictor's (deploy/python/backends.py): ``--precision bf16`` (Paddle
-Inference with oneDNN, OpenVINO) runs bf16 on a CPU with AVX512-BF16 or AMX and fp32 with a
-warning elsewhere (the JSON's ``precision`` says what ran); OpenVINO is told fp32 explicitly
-otherwise, since it would pick bf16 by itself on such CPUs.
+when it is missing (``ppcls_infer.onnx_export``, the converter of tools/export_model.py).
+``--threshold`` defaults to the export's ``draw_threshold`` (0.5 for PaddleDetection's NMS-ed
+detectors, 0.25 for the NMS-free YOLOv10). The backends are the classification predictor's
+(deploy/python/backends.py): ``--precision bf16`` (Paddle Inference with oneDNN, OpenVINO)
+runs bf16 on a CPU with AVX512-BF16 or AMX and fp32 with a warning elsewhere (the JSON's
+``precision`` says what ran); OpenVINO is told fp32 explicitly otherwise, since it would pick
+bf16 by itself on such CPUs.
 Writes ``<output_dir>/det_results.json`` (every box above ``--threshold``, in input pixels)
 and each image with its boxes drawn to ``<output_dir>/<image name>``.
 
