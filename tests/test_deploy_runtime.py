@@ -145,6 +145,14 @@ def test_missing_onnx_is_converted_on_first_use_except_int8(exported, digits, va
         _predictor(str(int8), digits, backend="onnxruntime")
     assert not (int8 / "inference.onnx").exists()
     os.remove(no_onnx / "inference.onnx")
+
+    def read_only(*args):
+        raise PermissionError(13, "Permission denied")
+    with monkeypatch.context() as m:
+        m.setattr(backends, "paddle_to_onnx", read_only)
+        with pytest.raises(backends.BackendError, match=r"cannot write .*no_onnx/inference\.onnx "
+                           r"\(converting .*inference\.json to ONNX\): Permission denied"):
+            _predictor(str(no_onnx), digits, backend="onnxruntime")
     monkeypatch.setitem(sys.modules, "paddle2onnx", None)  # a Paddle-free deployment
     with pytest.raises(FileNotFoundError, match="inference.onnx' not found and paddle2onnx is "
                        "not installed to convert .*inference.json; export the model with "
