@@ -15,8 +15,9 @@ With the onnxruntime and openvino backends nothing here imports Paddle, paddlecl
 training package (once the model folder has its ONNX file: a folder without one is converted
 on first use, which needs paddle2onnx and so Paddle): preprocessing and Top-k come from the
 Paddle-free ``ppcls_infer`` package (deploy/requirements.txt lists what such a deployment
-installs). ``-o`` and errors follow the project's one command-line harness (``ppcls_infer.cli``): values are YAML literals, a user
-mistake is one ``error:`` line, ``PPCLS_DEBUG=1`` shows its traceback.
+installs). ``-o`` and errors follow the project's one command-line harness
+(``ppcls_infer.cli``): values are YAML literals, a user mistake is one ``error:`` line,
+``PPCLS_DEBUG=1`` shows its traceback.
 """
 import copy
 import logging
