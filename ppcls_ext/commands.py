@@ -70,6 +70,7 @@ def _paddleclas_engine(mode, args):
     from ppcls_infer.cli import apply_overrides
 
     from ._ppcls import ppcls_module
+    from .engine.config import TOP_LEVEL_KEYS
     from .io import guard_paddle_load
 
     register()  # EConvNeXt_* into the checkout's ppcls.arch (and the wheel's)
@@ -80,7 +81,10 @@ def _paddleclas_engine(mode, args):
 
     ppcls_config = ppcls_module("utils.config")
     config = ppcls_config.AttrDict(load_file(args.config))  # parse_config, aliases bounded
-    apply_overrides(config, args.override)
+    # as this engine: a known section may be added (TIPC passes -o AMP.use_amp=False to
+    # every config), a misspelt one is refused
+    apply_overrides(config, args.override,
+                    new_section=lambda path: len(path) == 1 and path[0] in TOP_LEVEL_KEYS)
     ppcls_config.create_attr_dict(config)
     config.profiler_options = getattr(args, "profiler_options", None)
     engine = Engine(config, mode=mode)

@@ -123,7 +123,8 @@ def test_paddleclas_engine_trains_evaluates_and_exports_the_same_config(tmp_path
         assert result.returncode == 0, result.stderr[-3000:]
         return result
 
-    tool("train", tiny_overrides(data, out, epochs=1))
+    # TIPC passes -o AMP.use_amp=False to every config: a known section may be added
+    tool("train", tiny_overrides(data, out, epochs=1, extra=["AMP.use_amp=False"]))
     # PaddleClas 2.6 saves under output_dir/Arch.name, its current source in output_dir itself
     best = (glob.glob(os.path.join(out, "best_model.pdparams"))
             + glob.glob(os.path.join(out, "EConvNeXt_mini", "best_model.pdparams")))
