@@ -182,6 +182,9 @@ def run_train(flags):
         from .history import attach
         attach(trainer, cfg.save_dir)  # <save_dir>/<config name>/history.json per evaluation
     if flags.resume:
+        from .weights import check_resume
+
+        check_resume(trainer, flags.resume)  # all or nothing, as weights below
         trainer.resume_weights(flags.resume)
     elif pretrain:
         trainer.load_weights(pretrain)
@@ -238,6 +241,9 @@ def run_eval(flags):
         default_output_eval(cfg)
         return json_eval(cfg)
     check_weights(cfg.weights, "weights")
+    from .weights import load_detector_weights, skip_pretrain
+
+    skip_pretrain(cfg)  # weights only: no backbone pretrained load before them
     default_output_eval(cfg)
     from ppdet.engine import Trainer, init_parallel_env
 
@@ -246,7 +252,7 @@ def run_eval(flags):
     check_config_datasets(cfg, ("EvalDataset",))
     init_parallel_env()
     trainer = Trainer(cfg, mode="eval")
-    trainer.load_weights(cfg.weights)
+    load_detector_weights(trainer, cfg.weights)
     trainer.evaluate()
     return trainer
 
@@ -301,13 +307,18 @@ def run_infer(flags):
     cfg = load(flags)
     select_cfg_device(cfg)
     check_weights(cfg.weights, "weights")
+    from .weights import load_detector_weights, skip_pretrain
+
+    skip_pretrain(cfg)  # weights only: no backbone pretrained load before them
     images = test_images(flags.infer_img, flags.infer_dir)
     from ppdet.engine import Trainer
 
     from .data_check import check_test_categories
-    check_test_categories(cfg)  # num_classes against the names boxes are drawn with
+
     trainer = Trainer(cfg, mode="test")
-    trainer.load_weights(cfg.weights)
+    # the class count of the weights first: it is the one the data must have
+    load_detector_weights(trainer, cfg.weights)
+    check_test_categories(cfg)  # num_classes against the names boxes are drawn with
     # unreadable images are skipped, counted and named (ppcls_ext.det.readers)
     trainer.predict(images, draw_threshold=flags.draw_threshold, output_dir=flags.output_dir,
                     save_results=flags.save_results, visualize=flags.visualize)
@@ -337,10 +348,13 @@ def run_export(flags):
     cfg = load(flags)
     cfg.use_gpu = False
     check_weights(cfg.weights, "weights")
+    from .weights import load_detector_weights, skip_pretrain
+
+    skip_pretrain(cfg)  # weights only: no backbone pretrained load before them
     from ppdet.engine import Trainer
 
     trainer = Trainer(cfg, mode="test")
-    trainer.load_weights(cfg.weights)
+    load_detector_weights(trainer, cfg.weights)
     trainer.export(flags.output_dir)
     name = os.path.splitext(os.path.basename(cfg.filename))[0]
     out = os.path.join(flags.output_dir, name)
