@@ -15,6 +15,7 @@ source checkout, train/eval/infer hand the config to PaddleClas's own ``Engine``
 import os
 
 from ppcls_infer.cli import console_script, make_parser, run
+from ppcls_infer.onnx_export import DEFAULT_OPSET
 
 from .refused_flags import CLASSIFICATION as _REFUSED
 from .refused_flags import add_refused
@@ -146,7 +147,7 @@ def export_model(argv=None):
     """``tools/export_model.py`` / ``ppcls-export``."""
     parser = _parser(EXPORT_DOC)
     parser.add_argument("--onnx", action="store_true", help="also write inference.onnx")
-    parser.add_argument("--opset", type=int, default=13)
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET)
     return run(_export, parser.parse_args(argv))
 
 

@@ -29,11 +29,7 @@ import socket
 import tempfile
 
 from ppcls_infer.atomic import atomic_write as _atomic_write
-from ppcls_infer.cli import UserError
-
-_DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
-                errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-                errno.EDQUOT: "the disk quota is exceeded"}
+from ppcls_infer.cli import DISK_ERRNOS, UserError
 
 
 class OutputError(UserError, RuntimeError):
@@ -47,7 +43,7 @@ class OutputBusyError(OutputError):
 
 def describe_os_error(exc, path, what="write"):
     """One line for an OSError while writing ``path``."""
-    cause = _DISK_ERRORS.get(exc.errno) or exc.strerror or str(exc)
+    cause = DISK_ERRNOS.get(exc.errno) or exc.strerror or str(exc)
     return f"cannot {what} {path}: {cause} (errno {exc.errno})"
 
 

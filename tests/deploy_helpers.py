@@ -41,6 +41,20 @@ NO_PADDLE = textwrap.dedent("""
         print("imported blocked modules:", leaked, file=sys.stderr)
 """)
 
+# Runs a deploy script (argv[1:]) in a process where every atomic write is denied (tempfile's
+# mkstemp raises EACCES, as a folder without write permission does, also for root).
+DENY_WRITES = textwrap.dedent("""
+    import errno, os, runpy, sys, tempfile
+
+    def deny(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", kwargs.get("dir"))
+
+    tempfile.mkstemp = deny
+    sys.argv = sys.argv[1:]
+    sys.path.insert(0, os.path.dirname(sys.argv[0]))  # as `python deploy/python/x.py` does
+    runpy.run_path(sys.argv[0], run_name="__main__")
+""")
+
 
 @pytest.fixture(scope="session")
 def digits(tmp_path_factory):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from deploy_helpers import DEPLOY_PY
+from deploy_helpers import DENY_WRITES, DEPLOY_PY
 from engine_helpers import QUICK_START, ROOT, load
 from ppcls_ext import EConvNeXt_mini
 from ppcls_ext.export import export, to_onnx
@@ -145,6 +145,22 @@ def test_predictor_cli_accepts_paddleclas_wheel_config(exported, digits, tmp_pat
     saved = json.loads(out_json.read_text())
     assert saved["results"][0]["file_name"].endswith("0003_3.png")
     assert len(saved["results"][0]["class_ids"]) == 5  # topk from the deploy config
+
+
+def test_unwritable_results_file_is_one_error_line(exported, digits, tmp_path):
+    """Global.save_results in a folder that cannot be written (permission denied, full disk):
+    one error line naming it (ppcls_infer.cli.run), no traceback, no partial file."""
+    out_json = tmp_path / "out" / "pred.json"
+    result = subprocess.run(
+        [sys.executable, "-c", DENY_WRITES, os.path.join(DEPLOY_PY, "predict_cls.py"),
+         "-c", WHEEL_DEPLOY_CFG, "-o", f"Global.inference_model_dir={exported['dir']}",
+         "-o", f"Global.infer_imgs={digits}/images/val/0003_3.png", "-o", "Global.use_gpu=False",
+         "-o", f"Global.save_results={out_json}"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"error: cannot write {out_json.parent}: permission denied (errno 13)")
+    assert not out_json.exists()
 
 
 def test_bad_inputs_are_reported_clearly(exported, digits, tmp_path):

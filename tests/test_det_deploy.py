@@ -181,15 +181,10 @@ def test_unwritable_output_is_one_error_line(exported, tmp_path):
     error line, as the tools' error policy (ppcls_infer.cli.run) says, not a traceback."""
     model_dir, images, _ = exported
     predict_det.DetPredictor(model_dir, "onnxruntime")  # model.onnx exists before the run
-    deny = ("import errno, os, runpy, sys, tempfile\n"
-            "def deny(*args, **kwargs):\n"
-            "    raise PermissionError(errno.EACCES, 'Permission denied', kwargs.get('dir'))\n"
-            "tempfile.mkstemp = deny\n"
-            "sys.argv = sys.argv[1:]\n"
-            "sys.path.insert(0, os.path.dirname(sys.argv[0]))\n"
-            "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    from deploy_helpers import DENY_WRITES
+
     script = os.path.join(ROOT, "deploy", "python", "predict_det.py")
-    run = subprocess.run([sys.executable, "-c", deny, script, "--model_dir", model_dir,
+    run = subprocess.run([sys.executable, "-c", DENY_WRITES, script, "--model_dir", model_dir,
                           "--image_file", images[0], "--backend", "onnxruntime",
                           "--output_dir", str(tmp_path / "out")],
                          capture_output=True, text=True, timeout=300)
