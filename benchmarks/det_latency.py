@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -97,16 +96,13 @@ def make_predictor(model_dir, variant, threads):
 
 
 def time_one(model_dir, variant, threads, repeats, image, warmup=2):
+    """Median and minimum ms of ``DetPredictor.raw`` (decode to boxes), through the
+    predictors' one timing loop (``ppcls_infer.timing.measure_latency``)."""
+    from ppcls_infer.timing import measure_latency
+
     predictor = make_predictor(model_dir, variant, threads)
-    for _ in range(warmup):
-        predictor.raw(image)
-    times = []
-    for _ in range(repeats):
-        tic = time.perf_counter()
-        predictor.raw(image)
-        times.append(time.perf_counter() - tic)
-    return {"ms": float(np.median(times) * 1000), "min_ms": float(np.min(times) * 1000),
-            "precision": getattr(predictor.backend, "precision", VARIANTS[variant][1])}
+    r = measure_latency(lambda: predictor.raw(image), warmup, repeats)
+    return {"ms": r["p50_ms"], "min_ms": r["min_ms"], "precision": predictor.precision}
 
 
 def time_in_subprocess(model_dir, variant, threads, repeats, image):

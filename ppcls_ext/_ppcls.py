@@ -14,6 +14,7 @@ class. Importing it imports PaddleClas (the model's base class lives there) and 
 nothing in it.
 """
 import importlib
+import importlib.util
 import logging
 import os
 from ppcls_infer.cli import MissingPathError
@@ -58,6 +59,18 @@ def _import_or_none(name):
         raise
 
 
+def _wheel_importable():
+    """Whether ``paddleclas`` names the wheel's package. A checkout's root holds a module
+    ``paddleclas.py`` (PaddleClas's pip entry point, with relative imports), which shadows the
+    wheel once that root is on ``PYTHONPATH`` as PaddleClas's install guide puts it: importing
+    ``paddleclas.ppcls`` then fails with "attempted relative import", so the wheel is skipped."""
+    try:
+        spec = importlib.util.find_spec("paddleclas")
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.submodule_search_locations is not None
+
+
 def arch_packages():
     """Prefixes of the importable PaddleClas packages, checkout first: ``ppcls``, ``paddleclas.ppcls``."""
     root = checkout_root()
@@ -68,13 +81,36 @@ def arch_packages():
     # A stray ``ppcls`` without the arch registry (e.g. an unrelated module) is not PaddleClas.
     if checkout is not None and _import_or_none("ppcls.arch") is not None:
         found.append("ppcls")
-    if _import_or_none("paddleclas.ppcls.arch") is not None:
+    if _wheel_importable() and _import_or_none("paddleclas.ppcls.arch") is not None:
         found.append("paddleclas.ppcls")
     if not found:
         raise ModuleNotFoundError(
             "PaddleClas is not importable: install the wheel with `pip install paddleclas==2.6.0` "
-            f"or set {ENV_ROOT} to a PaddleClas source checkout.")
+            f"or set {ENV_ROOT} to a PaddleClas source checkout.{_shadow_note()}")
     return found
+
+
+def _shadow_note():
+    try:
+        spec = importlib.util.find_spec("paddleclas")
+    except (ImportError, ValueError):
+        return ""
+    if spec is None or spec.submodule_search_locations is not None:
+        return ""
+    return (f" ('paddleclas' resolves to the module {spec.origin}, a PaddleClas checkout's "
+            "entry point, which hides the paddleclas wheel)")
+
+
+def wheel_module(relative):
+    """Import ``paddleclas.<relative>`` (e.g. ``deploy.python.preprocess``, which a checkout's
+    ``ppcls`` lacks). Raises ModuleNotFoundError naming the culprit when a checkout's
+    ``paddleclas.py`` on the import path hides the wheel."""
+    if not _wheel_importable():
+        raise ModuleNotFoundError(
+            f"this needs paddleclas.{relative} from the paddleclas wheel, which is not "
+            f"importable{_shadow_note()}. Run the tools with {ENV_ROOT} set (PaddleClas's own "
+            "engine), or `pip install -e` the checkout instead of putting it on PYTHONPATH.")
+    return importlib.import_module(f"paddleclas.{relative}")
 
 
 _PRIMARY = arch_packages()[0]

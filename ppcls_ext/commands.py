@@ -15,6 +15,10 @@ source checkout, train/eval/infer hand the config to PaddleClas's own ``Engine``
 import os
 
 from ppcls_infer.cli import console_script, make_parser, run
+from ppcls_infer.onnx_export import DEFAULT_OPSET
+
+from .refused_flags import CLASSIFICATION as _REFUSED
+from .refused_flags import add_refused
 
 from .registry import register
 
@@ -49,11 +53,11 @@ add --synthetic_calib to calibrate on Gaussian images when no data set is at han
 
 
 def _engine(mode, args):
+    if os.environ.get("PADDLECLAS_ROOT"):
+        return _paddleclas_engine(mode, args)
     from .engine import Engine
     from .engine.config import load_config
 
-    if os.environ.get("PADDLECLAS_ROOT"):
-        return _paddleclas_engine(mode, args)
     register()
     config = load_config(args.config, args.override)
     prepare_model = None
@@ -67,6 +71,7 @@ def _paddleclas_engine(mode, args):
     from ppcls_infer.cli import apply_overrides
 
     from ._ppcls import ppcls_module
+    from .engine.config import TOP_LEVEL_KEYS
     from .io import guard_paddle_load
 
     register()  # EConvNeXt_* into the checkout's ppcls.arch (and the wheel's)
@@ -77,16 +82,31 @@ def _paddleclas_engine(mode, args):
 
     ppcls_config = ppcls_module("utils.config")
     config = ppcls_config.AttrDict(load_file(args.config))  # parse_config, aliases bounded
-    apply_overrides(config, args.override)
+    # as this engine: a known section may be added (TIPC passes -o AMP.use_amp=False to
+    # every config), a misspelt one is refused
+    apply_overrides(config, args.override,
+                    new_section=lambda path: len(path) == 1 and path[0] in TOP_LEVEL_KEYS)
     ppcls_config.create_attr_dict(config)
-    config.profiler_options = None
+    config.profiler_options = getattr(args, "profiler_options", None)
     engine = Engine(config, mode=mode)
     return getattr(engine, mode)()
 
 
+def _parser(description, profiler=False):
+    """PaddleClas's ``-c``/``-o`` command line; ``-p/--profiler_options`` is passed to
+    PaddleClas's engine (``profiler`` and ``PADDLECLAS_ROOT`` set), refused with its reason
+    otherwise."""
+    parser = make_parser(description)
+    if profiler and os.environ.get("PADDLECLAS_ROOT"):
+        parser.add_argument("-p", "--profiler_options", default=None,
+                            help="PaddleClas's profiler options (its engine only)")
+        return parser
+    return add_refused(parser, _REFUSED)
+
+
 def launch(mode, description=None, argv=None):
     """``tools/{train,eval,infer}.py``: parse ``-c``/``-o``, run ``Engine(config).<mode>()``."""
-    args = make_parser(description).parse_args(argv)
+    args = _parser(description, profiler=True).parse_args(argv)
     return run(_engine, mode, args)
 
 
@@ -125,9 +145,9 @@ def _export(args):
 
 def export_model(argv=None):
     """``tools/export_model.py`` / ``ppcls-export``."""
-    parser = make_parser(EXPORT_DOC)
+    parser = _parser(EXPORT_DOC)
     parser.add_argument("--onnx", action="store_true", help="also write inference.onnx")
-    parser.add_argument("--opset", type=int, default=13)
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET)
     return run(_export, parser.parse_args(argv))
 
 
@@ -151,7 +171,7 @@ def _quant_post(args):
 
 def quant_post(argv=None):
     """``tools/quant_post.py`` / ``ppcls-quant-post``."""
-    parser = make_parser(QUANT_POST_DOC)
+    parser = _parser(QUANT_POST_DOC)
     parser.add_argument("--calib_num", type=int, default=256,
                         help="calibration images from the training set (default 256)")
     parser.add_argument("--algo", default="kl", choices=["kl", "hist", "abs_max"],

@@ -15,12 +15,12 @@ import shutil
 
 import paddle
 import paddle.nn as nn
+from ppcls_infer.onnx_export import DEFAULT_OPSET, paddle_to_onnx
 
 from ._ppcls import logger
 from .inference_yml import build_inference_config, write_inference_yml
 from .io import load_pretrained, read_weights
-from .outputs import (atomic_write, output_errors, refuse_symlink, staging_folder,
-                      swap_in_folder)
+from .outputs import output_errors, refuse_symlink, staging_folder, swap_in_folder
 from .registry import build_model
 from .validation import ConfigError, MissingFileError
 
@@ -99,17 +99,11 @@ def export(config, model=None, extra_global=None, finish=None):
     return save_dir
 
 
-def to_onnx(model_dir, save_file=None, opset_version=13):
-    """Convert ``model_dir/inference.json`` to ONNX with paddle2onnx, installing nothing.
-
-    paddle2onnx's default post-optimizer is polygraphy, which it runs with
-    POLYGRAPHY_AUTOINSTALL_DEPS=1, i.e. pip-installs packages mid-conversion (and can upgrade
-    numpy); its onnxoptimizer option always falls back to the raw model in 2.1.0 (a pass name
-    with a trailing space). So no post-optimizer is asked for: ONNX Runtime optimizes the
-    graph itself when it loads it.
-    """
-    import paddle2onnx
-
+def to_onnx(model_dir, save_file=None, opset_version=DEFAULT_OPSET):
+    """Convert ``model_dir/inference.json`` to ONNX (``save_file``, default
+    ``model_dir/inference.onnx``) with the project's one converter,
+    ``ppcls_infer.onnx_export.paddle_to_onnx`` (paddle2onnx without its package-installing
+    post-optimizer, opset 13 by default). Returns the file written."""
     model_file = os.path.join(model_dir, "inference.json")
     params_file = os.path.join(model_dir, "inference.pdiparams")
     for path in (model_file, params_file):
@@ -117,8 +111,5 @@ def to_onnx(model_dir, save_file=None, opset_version=13):
             raise MissingFileError(f"{path} not found: export the model first "
                                    "(tools/export_model.py)")
     save_file = save_file or os.path.join(model_dir, "inference.onnx")
-
-    def convert(tmp):
-        paddle2onnx.export(model_file, params_file, tmp, opset_version=opset_version,
-                           enable_onnx_checker=True, optimize_tool="None")
-    return atomic_write(save_file, writer=convert)
+    with output_errors(save_file):
+        return paddle_to_onnx(model_file, params_file, save_file, opset_version)

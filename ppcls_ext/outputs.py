@@ -28,11 +28,8 @@ import shutil
 import socket
 import tempfile
 
-from ppcls_infer.cli import UserError
-
-_DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
-                errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-                errno.EDQUOT: "the disk quota is exceeded"}
+from ppcls_infer.atomic import atomic_write as _atomic_write
+from ppcls_infer.cli import DISK_ERRNOS, UserError
 
 
 class OutputError(UserError, RuntimeError):
@@ -46,7 +43,7 @@ class OutputBusyError(OutputError):
 
 def describe_os_error(exc, path, what="write"):
     """One line for an OSError while writing ``path``."""
-    cause = _DISK_ERRORS.get(exc.errno) or exc.strerror or str(exc)
+    cause = DISK_ERRNOS.get(exc.errno) or exc.strerror or str(exc)
     return f"cannot {what} {path}: {cause} (errno {exc.errno})"
 
 
@@ -71,28 +68,10 @@ def refuse_symlink(path):
 
 def atomic_write(path, data=None, writer=None, mode="w"):
     """Write ``data`` (str/bytes) or call ``writer(tmp_path)`` and move the result over
-    ``path`` atomically. Never writes through a symlink; the old file stays whole on error."""
-    folder = os.path.dirname(os.path.abspath(path))
-    base = os.path.basename(path)
+    ``path`` atomically (``ppcls_infer.atomic.atomic_write``). Never writes through a symlink;
+    the old file stays whole on error; a full disk or read-only folder is an OutputError."""
     with output_errors(path):
-        os.makedirs(folder, exist_ok=True)
-        suffix = os.path.splitext(base)[1]  # e.g. .png: matplotlib picks the format from it
-        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp" + suffix, dir=folder)
-        try:
-            if writer is None:
-                with os.fdopen(fd, mode + ("b" if isinstance(data, bytes) else "")) as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-            else:
-                os.close(fd)
-                writer(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-    return path
+        return _atomic_write(path, data, writer, mode)
 
 
 def write_json(path, obj, **kwargs):

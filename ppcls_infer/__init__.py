@@ -10,5 +10,7 @@ module runs the wheel's ``__init__``, which imports Paddle.
 
 Modules: ``decode`` (robust image decoding), ``preprocess`` (PaddleClas's inference ops and
 ``create_operators``), ``postprocess`` (``Topk``, batching), ``factory`` (config-name
-factory with errors naming the key).
+factory with errors naming the key), ``det_preprocess`` (the preprocessing of a
+PaddleDetection export without ppdet), ``onnx_export`` (the one paddle2onnx converter),
+``timing`` (the one latency loop), ``atomic`` (atomic result files).
 """

@@ -10,8 +10,15 @@ the same registry with the predictors PaddleX uses for ConvNeXt and PP-YOLOE:
 * the E-ConvNeXt classifiers (``EConvNeXt_mini``, ``_tiny``, ``_small``) with
   ``ClasRunnerPredictor`` (PaddleClas ``inference.yml``: PreProcess.transform_ops and
   PostProcess.Topk);
-* the PP-YOLOE detectors with an E-ConvNeXt backbone (``DETECTORS``) with
+* the detectors with an E-ConvNeXt backbone (``DETECTORS``: PP-YOLOE and YOLOv10) with
   ``DetRunnerPredictor`` (PaddleDetection ``Preprocess``, ``label_list``, ``draw_threshold``).
+  PaddleX 3.7.2 has no YOLOv10 of its own; its detection predictor fits the YOLOv10 export as
+  it fits PP-YOLOE's: it feeds ``image`` and ``scale_factor``, reads ``bbox`` [N, 6] (class,
+  score, x1, y1, x2, y2 in input pixels) with ``bbox_num`` per image, and keeps the rows whose
+  score exceeds ``threshold`` (default: the export's ``draw_threshold``). It adds no NMS, and
+  the YOLOv10 export needs none: the model selects its k = min(300, anchors) boxes itself and
+  writes ``draw_threshold: 0.25`` (``ppcls_ext.det.yolov10.export``), the default of
+  deploy/python/predict_det.py too.
 
 PaddleX reads a model folder as ``inference.json`` + ``inference.pdiparams`` (Paddle
 Inference) or ``inference.onnx`` (ONNX Runtime) with ``inference.yml`` whose
@@ -34,11 +41,14 @@ import yaml
 from .cli import MissingPathError
 
 CLASSIFIERS = ("EConvNeXt_mini", "EConvNeXt_tiny", "EConvNeXt_small")
-# PaddleX-style names of the shipped detection configs (configs/detection/*.yml)
+# PaddleX-style names of the shipped detection configs with an E-ConvNeXt backbone
+# (configs/detection/*.yml; PaddleX's own spelling: PP-YOLOE_plus-S, YOLOX-S)
 DETECTORS = {
     "PP-YOLOE-S_EConvNeXt_mini": "ppyoloe_s_econvnext_mini_36e_coco",
     "PP-YOLOE-M_EConvNeXt_mini": "ppyoloe_m_econvnext_mini_36e_coco",
     "PP-YOLOE-L_EConvNeXt_tiny": "ppyoloe_l_econvnext_tiny_36e_coco",
+    "YOLOv10-M_EConvNeXt_tiny": "yolov10_m_econvnext_tiny_36e_coco",
+    "YOLOv10-L_EConvNeXt_tiny": "yolov10_l_econvnext_tiny_36e_coco",
 }
 ENGINES = ("paddle_static", "onnxruntime", "hpi")
 MODEL_FILE_PREFIX = "inference"  # paddlex.constants.MODEL_FILE_PREFIX

@@ -39,6 +39,7 @@ def main():
     import paddlex
 
     fmt = _cls if args["task"] == "cls" else _det
+    # det: "threshold": null leaves PaddleX's default, the export's draw_threshold
     extra = {"topk": args.get("topk", 5)} if args["task"] == "cls" else \
         {"threshold": args.get("threshold", 0.5)}
     out = {}

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from deploy_helpers import DEPLOY_PY
+from deploy_helpers import DENY_WRITES, DEPLOY_PY
 from engine_helpers import QUICK_START, ROOT, load
 from ppcls_ext import EConvNeXt_mini
 from ppcls_ext.export import export, to_onnx
@@ -147,6 +147,22 @@ def test_predictor_cli_accepts_paddleclas_wheel_config(exported, digits, tmp_pat
     assert len(saved["results"][0]["class_ids"]) == 5  # topk from the deploy config
 
 
+def test_unwritable_results_file_is_one_error_line(exported, digits, tmp_path):
+    """Global.save_results in a folder that cannot be written (permission denied, full disk):
+    one error line naming it (ppcls_infer.cli.run), no traceback, no partial file."""
+    out_json = tmp_path / "out" / "pred.json"
+    result = subprocess.run(
+        [sys.executable, "-c", DENY_WRITES, os.path.join(DEPLOY_PY, "predict_cls.py"),
+         "-c", WHEEL_DEPLOY_CFG, "-o", f"Global.inference_model_dir={exported['dir']}",
+         "-o", f"Global.infer_imgs={digits}/images/val/0003_3.png", "-o", "Global.use_gpu=False",
+         "-o", f"Global.save_results={out_json}"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"error: cannot write {out_json.parent}: permission denied (errno 13)")
+    assert not out_json.exists()
+
+
 def test_bad_inputs_are_reported_clearly(exported, digits, tmp_path):
     with pytest.raises(FileNotFoundError, match="inference_model_dir"):
         _predictor(str(tmp_path / "missing"), digits)
@@ -178,6 +194,45 @@ def test_input_size_the_model_was_not_exported_for(exported, digits, tmp_path):
     with pytest.raises(ValueError, match="exported for input Nx3x32x32 but preprocessing "
                                          "produced 1x3x224x224"):
         predictor.predict([os.path.join(digits, "images", "val", "0003_3.png")])
+
+
+def test_topk_from_deploy_config_else_the_export_else_5(exported, digits, tmp_path):
+    """PostProcess.Topk.topk set in the deploy config or by -o wins; unset, the export's
+    inference.yml value (the training config's Infer.PostProcess.topk: 3 in the quick start);
+    an inference.yml without it: 5."""
+    import json
+    import shutil
+
+    import predict_cls
+
+    image = os.path.join(digits, "images", "val", "0003_3.png")
+
+    def count(model_dir, post):
+        config = {"Global": dict(inference_model_dir=model_dir, backend="onnxruntime"),
+                  "PostProcess": post}
+        results, _ = ClsPredictor(config).predict([image])
+        return len(results[0]["class_ids"])
+
+    with open(os.path.join(exported["dir"], "inference.yml")) as f:
+        yml = yaml.safe_load(f)
+    assert yml["PostProcess"]["Topk"]["topk"] == 3
+    assert count(exported["dir"], {}) == 3
+    assert count(exported["dir"], {"Topk": {"topk": None}}) == 3  # `topk: ~` is unset
+    assert count(exported["dir"], {"Topk": {"topk": 1}}) == 1
+    no_topk = tmp_path / "no_topk"
+    shutil.copytree(exported["dir"], no_topk)
+    del yml["PostProcess"]["Topk"]["topk"]
+    with open(no_topk / "inference.yml", "w") as f:
+        yaml.safe_dump(yml, f)
+    assert count(str(no_topk), {}) == 5
+    # the shipped deploy config leaves topk unset: the export's, unless -o sets it
+    for extra, want in (([], 3), (["-o", "PostProcess.Topk.topk=2"], 2)):
+        out = tmp_path / f"top{want}.json"
+        assert predict_cls.main(["-o", f"Global.inference_model_dir={exported['dir']}",
+                                 "-o", f"Global.infer_imgs={image}",
+                                 "-o", "Global.backend=onnxruntime",
+                                 "-o", f"Global.save_results={out}"] + extra) == 0
+        assert len(json.loads(out.read_text())["results"][0]["class_ids"]) == want
 
 
 def test_onnx_conversion_installs_nothing(exported, tmp_path):

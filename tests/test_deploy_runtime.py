@@ -4,14 +4,13 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import paddle
 import pytest
 import yaml
 
-from deploy_helpers import DEPLOY_PY
+from deploy_helpers import DEPLOY_PY, NO_PADDLE
 
 sys.path.insert(0, DEPLOY_PY)
 import backends  # noqa: E402
@@ -121,15 +120,51 @@ def test_int8_model_on_paddle_backend_warns_once_naming_openvino(exported, digit
     assert ov.backend.precision == "int8+fp32"
 
 
-def test_openvino_and_precision_bad_inputs(exported, digits, tmp_path, monkeypatch):
+def test_missing_onnx_is_converted_on_first_use_except_int8(exported, digits, val_batch,
+                                                           tmp_path, monkeypatch):
+    """An export without inference.onnx (tools/export_model.py without --onnx) is converted by
+    the ONNX backends on first use, as the detection predictor does with model.json; not an
+    int8 export (its Paddle program is the float graph), nor without paddle2onnx."""
+    batch, reference = val_batch
     no_onnx = tmp_path / "no_onnx"
     shutil.copytree(exported["dir"], no_onnx)
     os.remove(no_onnx / "inference.onnx")
-    with pytest.raises(FileNotFoundError, match="inference.onnx.*not found.*--onnx"):
-        _predictor(str(no_onnx), digits, backend="openvino")
+    predictor = _predictor(str(no_onnx), digits, backend="openvino")
+    assert (no_onnx / "inference.onnx").stat().st_size > 1000
+    assert np.abs(_run(predictor, batch) - reference).max() < 1e-4
+    int8 = tmp_path / "int8_no_onnx"
+    shutil.copytree(exported["dir"], int8)
+    os.remove(int8 / "inference.onnx")
+    with open(int8 / "inference.yml") as f:
+        yml = yaml.safe_load(f)
+    yml["Global"]["quantized"] = "int8"
+    with open(int8 / "inference.yml", "w") as f:
+        yaml.safe_dump(yml, f)
+    with pytest.raises(backends.BackendError, match="inference.onnx not found and .* holds an "
+                       "int8 export, whose Paddle program is its float graph: re-export"):
+        _predictor(str(int8), digits, backend="onnxruntime")
+    assert not (int8 / "inference.onnx").exists()
+    os.remove(no_onnx / "inference.onnx")
+
+    def read_only(*args):
+        raise PermissionError(13, "Permission denied")
+    with monkeypatch.context() as m:
+        m.setattr(backends, "paddle_to_onnx", read_only)
+        with pytest.raises(backends.BackendError, match=r"cannot write .*no_onnx/inference\.onnx "
+                           r"\(converting .*inference\.json to ONNX\): Permission denied"):
+            _predictor(str(no_onnx), digits, backend="onnxruntime")
+    monkeypatch.setitem(sys.modules, "paddle2onnx", None)  # a Paddle-free deployment
+    with pytest.raises(FileNotFoundError, match="inference.onnx' not found and paddle2onnx is "
+                       "not installed to convert .*inference.json; export the model with "
+                       "tools/export_model.py .*--onnx"):
+        _predictor(str(no_onnx), digits, backend="onnxruntime")
+
+
+def test_openvino_and_precision_bad_inputs(exported, digits, monkeypatch):
     with pytest.raises(ValueError, match="Global.precision 'fp16'; valid: fp32, bf16"):
         _predictor(exported["dir"], digits, backend="openvino", precision="fp16")
-    with pytest.raises(ValueError, match="bf16 is not offered by the onnxruntime backend"):
+    with pytest.raises(ValueError, match="Global.precision bf16 is not offered by the "
+                       "onnxruntime backend; use Global.backend openvino"):
         _predictor(exported["dir"], digits, backend="onnxruntime", precision="bf16")
     with pytest.raises(ValueError, match="valid: paddle, onnxruntime, openvino"):
         _predictor(exported["dir"], digits, backend="tensorflow")
@@ -139,38 +174,19 @@ def test_openvino_and_precision_bad_inputs(exported, digits, tmp_path, monkeypat
         _predictor(exported["dir"], digits, backend="openvino")
 
 
-# Runs predict_cls.py in a process where paddle, paddleclas, ppcls and the training package
-# cannot be imported, as in a deployment image that holds only deploy/requirements.txt.
-_NO_PADDLE = textwrap.dedent("""
-    import importlib.abc, os, runpy, sys
-
-    BLOCKED = ("paddle", "paddleclas", "ppcls", "ppcls_ext", "paddle2onnx")
-
-    class Block(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ImportError(f"{name} is not installed in this deployment")
-
-    sys.meta_path.insert(0, Block())
-    try:
-        import paddle
-    except ImportError:
-        pass
-    else:
-        raise SystemExit("the blocker did not block paddle")
-    sys.argv = sys.argv[1:]
-    sys.path.insert(0, os.path.dirname(sys.argv[0]))  # as `python deploy/python/x.py` does
-    try:
-        runpy.run_path(sys.argv[0], run_name="__main__")
-    finally:
-        leaked = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
-        print("imported blocked modules:", leaked, file=sys.stderr)
-""")
+def test_bf16_on_a_cpu_without_it_runs_fp32_with_a_warning(exported, digits, monkeypatch,
+                                                           caplog):
+    monkeypatch.setattr(backends, "cpu_flags", lambda: {"bf16": False, "amx": False})
+    with caplog.at_level(logging.WARNING, logger="deploy"):
+        predictor = _predictor(exported["dir"], digits, precision="bf16")
+    assert predictor.backend.precision == "fp32"
+    assert "Global.precision bf16 needs oneDNN (Global.enable_mkldnn) and a CPU with " \
+        "AVX512-BF16 or AMX; running fp32" in caplog.text
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 def test_predictor_runs_without_paddle(exported, digits, backend):
-    cmd = [sys.executable, "-c", _NO_PADDLE, os.path.join(DEPLOY_PY, "predict_cls.py"),
+    cmd = [sys.executable, "-c", NO_PADDLE, os.path.join(DEPLOY_PY, "predict_cls.py"),
            "-o", f"Global.inference_model_dir={exported['dir']}", "-o", f"Global.backend={backend}",
            "-o", f"Global.infer_imgs={digits}/images/val/0003_3.png", "-o", "Global.use_gpu=False"]
     # only ppcls_infer is installed in a deployment (the blocker refuses ppcls_ext)

@@ -42,3 +42,33 @@ def test_repeated_and_grouped_overrides_all_apply(tmp_path):
     assert (out / "tiny" / "model_final.pdparams").is_file()
     assert not (tmp_path / "output").exists()
     assert "TrainDataset: 8 images" in log  # the data dir of -o, checked
+
+
+def test_json_eval_scores_an_existing_bbox_json_without_a_model(tmp_path):
+    import json
+
+    from det_helpers import make_tiny_coco, run_det_tool
+    from ppcls_infer.cli import UserError
+
+    data = make_tiny_coco(str(tmp_path / "coco"), n_train=1, n_val=4)
+    cfg = tiny_config(tmp_path, data)
+    found = tmp_path / "found"
+    found.mkdir()
+    argv = ("-c", cfg, "--json_eval", "--output_eval", str(found))
+    with pytest.raises(UserError, match=r"--json_eval: .*found/bbox.json does not exist"):
+        run_det_tool("eval", *argv)
+    with open(os.path.join(data, "val.json")) as f:
+        truth = json.load(f)["annotations"]
+    # every ground-truth box found once with score 1: AP 1.0; no weights file is needed
+    with open(found / "bbox.json", "w") as f:
+        json.dump([dict(image_id=a["image_id"], category_id=a["category_id"], bbox=a["bbox"],
+                        score=1.0) for a in truth], f)
+    stats = run_det_tool("eval", *argv)
+    assert stats[0] == pytest.approx(1.0) and stats[1] == pytest.approx(1.0)
+    # half of them: recall-limited AP well below 1
+    with open(found / "bbox.json", "w") as f:
+        json.dump([dict(image_id=a["image_id"], category_id=a["category_id"], bbox=a["bbox"],
+                        score=1.0) for a in truth[::2]], f)
+    assert run_det_tool("eval", *argv)[0] < 0.9
+    with pytest.raises(UserError, match="needs metric: COCO, the config has metric: 'VOC'"):
+        run_det_tool("eval", *argv, "-o", "metric=VOC")

@@ -10,6 +10,7 @@ import paddle
 import pytest
 
 from det_helpers import make_tiny_coco, spread_outputs, tiny_config
+from ppcls_infer.det_preprocess import build_det_preprocess, preprocess_image
 
 pytestmark = pytest.mark.integration  # detection: exports and predicts
 
@@ -38,17 +39,12 @@ def exported(tmp_path_factory):
     images = [os.path.join(data, "images", f"val_{i}.png") for i in range(3)]
     steps = [dict(type=name, **args) for t in cfg.TestReader["sample_transforms"][1:]
              for name, args in t.items()]
-    ops = predict_det.build_preprocess(steps)
+    ops = build_det_preprocess(steps)
     reference = {}
     with paddle.no_grad():
         for path in images:
-            image = predict_det.decode_rgb(path)
-            sample = {"image": image, "im_shape": np.array(image.shape[:2], np.float32),
-                      "scale_factor": np.ones(2, np.float32)}
-            for op in ops:
-                sample = op(sample)
-            out = trainer.model({k: paddle.to_tensor(np.asarray(v, np.float32)[None])
-                                 for k, v in sample.items()})
+            feed = preprocess_image(ops, predict_det.decode_rgb(path))
+            out = trainer.model({k: paddle.to_tensor(v) for k, v in feed.items()})
             reference[path] = out["bbox"].numpy()[:int(out["bbox_num"].numpy()[0])]
     trainer.export(str(tmp / "inference"))
     return os.path.join(str(tmp / "inference"), "tiny"), images, reference
@@ -122,10 +118,91 @@ def test_clear_errors(exported, tmp_path, capsys):
     assert "--image_file" in capsys.readouterr().err
     empty = tmp_path / "empty_model"
     empty.mkdir()
-    with pytest.raises(FileNotFoundError, match=r"model\.json or model\.pdmodel"):
-        predict_det.DetPredictor(str(empty))
-    for name in ("model.json", "model.pdiparams"):
-        with open(os.path.join(model_dir, name), "rb") as src:
-            (empty / name).write_bytes(src.read())
     with pytest.raises(FileNotFoundError, match=r"infer_cfg\.yml.*not found; export"):
         predict_det.DetPredictor(str(empty))
+    with open(os.path.join(model_dir, "infer_cfg.yml"), "rb") as src:
+        (empty / "infer_cfg.yml").write_bytes(src.read())
+    for backend in ("paddle", "onnxruntime"):
+        with pytest.raises(FileNotFoundError, match=r"no Paddle inference model in .*"
+                           r"\(inference\.json, model\.json or model\.pdmodel\); export "
+                           r"the model with tools/export_model\.py .* or "
+                           r"tools/det/export_model\.py"):
+            predict_det.DetPredictor(str(empty), backend)
+    with open(os.path.join(model_dir, "model.json"), "rb") as src:
+        (empty / "model.json").write_bytes(src.read())
+    with pytest.raises(FileNotFoundError, match=r"Paddle inference parameters .*model\."
+                       r"pdiparams' not found"):
+        predict_det.DetPredictor(str(empty))
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_predictor_runs_without_paddle_or_ppdet(exported, backend, tmp_path):
+    """predict_det.py with an ONNX backend in a process where paddle, ppdet, paddle2onnx and
+    the training package cannot be imported (a deployment holding deploy/requirements.txt):
+    the same boxes as dygraph; without model.json's ONNX conversion, one error line."""
+    import shutil
+
+    from deploy_helpers import NO_PADDLE
+
+    model_dir, images, reference = exported
+    predict_det.DetPredictor(model_dir, "onnxruntime")  # writes model.onnx (needs paddle2onnx)
+    script = os.path.join(ROOT, "deploy", "python", "predict_det.py")
+    env = dict(os.environ, PYTHONPATH=ROOT)  # ppcls_infer; the blocker refuses the rest
+    run = subprocess.run([sys.executable, "-c", NO_PADDLE, script, "--model_dir", model_dir,
+                          "--image_file", images[0], "--backend", backend, "--threshold", "0",
+                          "--output_dir", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "imported blocked modules: []" in run.stderr
+    with open(tmp_path / "out" / "det_results.json") as f:
+        saved = json.load(f)
+    assert saved["backend"] == backend and saved["precision"] == "fp32"
+    got = np.array([[b["class_id"], b["score"]] + b["bbox"] for b in saved["results"][0]["boxes"]])
+    want = _top(reference[images[0]])
+    got = _top(got)
+    np.testing.assert_array_equal(got[:, 0], want[:, 0])
+    np.testing.assert_allclose(got[:, 1], want[:, 1], atol=1e-4)
+    np.testing.assert_allclose(got[:, 2:], want[:, 2:], atol=2e-2)  # JSON rounds to 0.01 px
+    no_onnx = tmp_path / "no_onnx"
+    shutil.copytree(model_dir, no_onnx)
+    os.remove(no_onnx / "model.onnx")
+    run = subprocess.run([sys.executable, "-c", NO_PADDLE, script, "--model_dir", str(no_onnx),
+                          "--image_file", images[0], "--backend", backend,
+                          "--output_dir", str(tmp_path / "out2")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-2].startswith(
+        f"error: ONNX model '{no_onnx / 'model.onnx'}' not found and paddle2onnx is not "
+        "installed to convert")
+
+
+def test_unwritable_output_is_one_error_line(exported, tmp_path):
+    """A folder the results cannot be written to (permission denied, full disk) ends in one
+    error line, as the tools' error policy (ppcls_infer.cli.run) says, not a traceback."""
+    model_dir, images, _ = exported
+    predict_det.DetPredictor(model_dir, "onnxruntime")  # model.onnx exists before the run
+    from deploy_helpers import DENY_WRITES
+
+    script = os.path.join(ROOT, "deploy", "python", "predict_det.py")
+    run = subprocess.run([sys.executable, "-c", DENY_WRITES, script, "--model_dir", model_dir,
+                          "--image_file", images[0], "--backend", "onnxruntime",
+                          "--output_dir", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert run.stderr.strip().splitlines()[-1].startswith(
+        f"error: cannot write {tmp_path / 'out'}: permission denied (errno 13)")
+
+
+def test_model_with_other_inputs_is_refused_at_start(exported, monkeypatch):
+    import backends
+
+    model_dir, _, _ = exported
+    real = backends.OnnxRuntimeBackend.__init__
+
+    def renamed(self, *args):
+        real(self, *args)
+        self.input_names = ("image", "im_size")
+    monkeypatch.setattr(backends.OnnxRuntimeBackend, "__init__", renamed)
+    with pytest.raises(ValueError, match=r"takes inputs \['image', 'im_size'\]; this predictor "
+                       "feeds image, im_shape, scale_factor"):
+        predict_det.DetPredictor(model_dir, "onnxruntime")

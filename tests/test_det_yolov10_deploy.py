@@ -9,11 +9,13 @@ import paddle
 import pytest
 
 from det_helpers import make_tiny_coco, tiny_config
+from ppcls_infer.det_preprocess import build_det_preprocess, preprocess_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "deploy", "python"))
 
 import predict_det  # noqa: E402
+from cpu_info import cpu_flags  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -34,14 +36,9 @@ def _build(cfg_path, mode):
 
 
 def _reference(model, ops, path):
-    image = predict_det.decode_rgb(path)
-    sample = {"image": image, "im_shape": np.array(image.shape[:2], np.float32),
-              "scale_factor": np.ones(2, np.float32)}
-    for op in ops:
-        sample = op(sample)
+    feed = preprocess_image(ops, predict_det.decode_rgb(path))
     with paddle.no_grad():
-        out = model({k: paddle.to_tensor(np.asarray(v, np.float32)[None])
-                     for k, v in sample.items()})
+        out = model({k: paddle.to_tensor(v) for k, v in feed.items()})
     return out["bbox"].numpy()[:int(out["bbox_num"].numpy()[0])]
 
 
@@ -61,7 +58,7 @@ def _export(tmp, base, spread=True):
     images = [os.path.join(data, "images", f"val_{i}.png") for i in range(3)]
     steps = [dict(type=name, **args) for t in trainer.cfg.TestReader["sample_transforms"][1:]
              for name, args in t.items()]
-    ops = predict_det.build_preprocess(steps)
+    ops = build_det_preprocess(steps)
     reference = {path: _reference(trainer.model, ops, path) for path in images}
     trainer.export(str(tmp / "inference"))
     return os.path.join(str(tmp / "inference"), "tiny"), images, reference
@@ -157,7 +154,8 @@ def test_default_threshold_is_the_exports(exported):
     assert predict_det.DetPredictor(model_dir, "onnxruntime", threshold=0.6).threshold == 0.6
 
 
-@pytest.mark.skipif(not predict_det._cpu_has_bf16(), reason="no AVX512-BF16 / AMX")
+@pytest.mark.skipif(not (cpu_flags()["bf16"] or cpu_flags()["amx"]),
+                    reason="no AVX512-BF16 / AMX")
 @pytest.mark.parametrize("backend", ["openvino", "paddle"])
 def test_bf16_runs_close_to_fp32(exported, backend):
     model_dir, images, reference = exported
@@ -171,12 +169,35 @@ def test_bf16_runs_close_to_fp32(exported, backend):
 
 def test_precision_errors(exported):
     model_dir, _, _ = exported
-    with pytest.raises(ValueError, match="--precision bf16 is not offered by the onnxruntime"):
+    with pytest.raises(ValueError, match="--precision bf16 is not offered by the onnxruntime "
+                       "backend; use --backend openvino"):
         predict_det.DetPredictor(model_dir, "onnxruntime", precision="bf16")
     with pytest.raises(ValueError, match="--precision 'int4'; valid: fp32, bf16"):
         predict_det.DetPredictor(model_dir, "openvino", precision="int4")
-    with pytest.raises(ValueError, match="needs oneDNN"):
-        predict_det.DetPredictor(model_dir, "paddle", enable_mkldnn=False, precision="bf16")
+    with pytest.raises(ValueError, match="--backend 'tensorrt'; valid: paddle, onnxruntime, "
+                       "openvino"):
+        predict_det.DetPredictor(model_dir, "tensorrt")
+
+
+def test_bf16_where_it_cannot_run_is_fp32_with_a_warning(exported, caplog, monkeypatch):
+    """The classification predictor's rule (shared backends): bf16 without oneDNN, or on a CPU
+    without AVX512-BF16/AMX, runs fp32, says so once, and reports fp32 as what ran."""
+    import backends
+
+    model_dir, images, reference = exported
+    with caplog.at_level("WARNING", logger="deploy"):
+        predictor = predict_det.DetPredictor(model_dir, "paddle", threshold=0.0,
+                                             enable_mkldnn=False, precision="bf16")
+    assert predictor.precision == "fp32"
+    assert "--precision bf16 needs oneDNN (--enable_mkldnn) and a CPU with AVX512-BF16 or " \
+        "AMX; running fp32" in caplog.text
+    _, boxes = predictor.raw(images[0])
+    assert matched(_top(reference[images[0]]), _top(boxes, TOP + 5)) == TOP  # fp32 results
+    caplog.clear()
+    monkeypatch.setattr(backends, "cpu_flags", lambda: {"bf16": False, "amx": False})
+    with caplog.at_level("WARNING", logger="deploy"):
+        predictor = predict_det.DetPredictor(model_dir, "paddle", precision="bf16")
+    assert predictor.precision == "fp32" and "running fp32" in caplog.text
 
 
 @pytest.mark.parametrize("name", ["ppyoloe_s_econvnext_mini_digits.yml",

@@ -12,13 +12,14 @@ so deployment preprocesses exactly as the exported training config; the deploy c
 PreProcess and class_id_map_file apply to models exported without it.
 
 With the onnxruntime and openvino backends nothing here imports Paddle, paddleclas or the
-training package: preprocessing and Top-k come from the Paddle-free ``ppcls_infer`` package
-(deploy/requirements.txt lists what such a deployment installs). ``-o`` and errors follow the
-project's one command-line harness (``ppcls_infer.cli``): values are YAML literals, a user
-mistake is one ``error:`` line, ``PPCLS_DEBUG=1`` shows its traceback.
+training package (once the model folder has its ONNX file: a folder without one is converted
+on first use, which needs paddle2onnx and so Paddle): preprocessing and Top-k come from the
+Paddle-free ``ppcls_infer`` package (deploy/requirements.txt lists what such a deployment
+installs). ``-o`` and errors follow the project's one command-line harness
+(``ppcls_infer.cli``): values are YAML literals, a user mistake is one ``error:`` line,
+``PPCLS_DEBUG=1`` shows its traceback.
 """
 import copy
-import json
 import logging
 import os
 import sys
@@ -28,16 +29,19 @@ import numpy as np
 
 from backends import check_input, create_backend
 from ppcls_infer import bounded_yaml, paddleclas_keys
+from ppcls_infer.atomic import atomic_write, write_json
 from ppcls_infer.cli import (USER_ERRORS, InvalidValueError, MissingPathError, OverrideError,
-                             apply_overrides, make_parser, parse_overrides, report)
+                             apply_overrides, make_parser, parse_overrides, report, run)
 from ppcls_infer.postprocess import build_postprocess, iter_batches
 from ppcls_infer.preprocess import create_operators, preprocess_file
 from ppcls_infer.sources import list_images
+from ppcls_infer.timing import measure_latency
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                               "configs", "inference_cls.yaml")
 
 logger = logging.getLogger("deploy")
+DEFAULT_TOPK = 5  # PaddleClas's deploy configs
 
 def list_inputs(path):
     """An image, a folder (recursive) or a list file of image paths (``ppcls_infer.sources``:
@@ -150,9 +154,16 @@ class ClsPredictor:
 
     @staticmethod
     def _postprocess(post_cfg, exported):
-        topk_cfg = dict(post_cfg.get("Topk") or {"topk": 5})
+        """Top-k from ``PostProcess.Topk``: ``topk`` set in the deploy config (or by ``-o
+        PostProcess.Topk.topk``) wins, else the export's inference.yml ``PostProcess.Topk.topk``
+        (the training config's ``Infer.PostProcess.topk``), else 5; label names: the export's
+        ``label_list`` beats the deploy config's generic ``class_id_map_file``."""
+        topk_cfg = dict(post_cfg.get("Topk") or {})
         topk_cfg["name"] = "Topk"
-        labels = ((exported.get("PostProcess") or {}).get("Topk") or {}).get("label_list")
+        model_topk = (exported.get("PostProcess") or {}).get("Topk") or {}
+        if topk_cfg.get("topk") is None:
+            topk_cfg["topk"] = model_topk.get("topk", DEFAULT_TOPK)
+        labels = model_topk.get("label_list")
         if labels:  # the exported model's own label names beat a generic label file
             topk_cfg.pop("class_id_map_file", None)
             topk_cfg["label_list"] = labels
@@ -206,22 +217,15 @@ class ClsPredictor:
 
     def benchmark(self, batch_sizes=(1, 8), warmup=10, repeats=50):
         """Latency of the backend alone on random input of the exported shape (224x224 where
-        dynamic): ``{batch_size: {"p50_ms", "p90_ms", "p99_ms", "images_per_s"}}``, times in
-        milliseconds over ``repeats`` runs after ``warmup`` runs."""
+        dynamic): ``{batch_size: {"p50_ms", "p90_ms", "p99_ms", "mean_ms", "min_ms", "runs",
+        "images_per_s"}}``, times in milliseconds over ``repeats`` runs after ``warmup`` runs
+        (``ppcls_infer.timing.measure_latency``), images per second from the mean."""
         shape = [s or 224 for s in (self.input_shape or [None, 3, 224, 224])[1:]]
         report = {}
         for bs in batch_sizes:
             x = np.random.rand(bs, *shape).astype(np.float32)
-            for _ in range(warmup):
-                self.backend(x)
-            times = []
-            for _ in range(repeats):
-                t = time.perf_counter()
-                self.backend(x)
-                times.append((time.perf_counter() - t) * 1000)
-            p50, p90, p99 = np.percentile(times, [50, 90, 99])
-            report[bs] = dict(p50_ms=p50, p90_ms=p90, p99_ms=p99,
-                              images_per_s=bs * 1000.0 / np.mean(times))
+            r = measure_latency(lambda: self.backend(x), warmup, repeats)
+            report[bs] = dict(r, images_per_s=bs * 1000.0 / r["mean_ms"])
         return report
 
 
@@ -269,11 +273,7 @@ def benchmark_lines(predictor, g):
 def write_benchmark_log(lines, path):
     """``Global.save_log_path``: the benchmark report also written to a file (PaddleClas's
     AutoLog report path), atomically."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(path + ".tmp", path)
+    atomic_write(path, "\n".join(lines) + "\n")
 
 
 def main(argv=None):
@@ -294,8 +294,7 @@ def main(argv=None):
         print(f"skipped unreadable image: {item['error']}", file=sys.stderr)
     g = config["Global"]
     if g.get("save_results"):
-        with open(g["save_results"], "w") as f:
-            json.dump({"results": results, "unreadable": bad}, f, indent=1)
+        write_json(g["save_results"], {"results": results, "unreadable": bad})
     if g.get("enable_benchmark") or g.get("benchmark"):
         lines = benchmark_lines(predictor, g)
         print("\n".join(lines))
@@ -309,4 +308,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))  # a full disk or read-only output folder: one line too

@@ -23,6 +23,9 @@ import warnings
 from ppcls_infer.cli import (UserError, apply_overrides, console_script, make_parser, run,
                              select_device)
 
+from ..refused_flags import DETECTION as REFUSED
+from ..refused_flags import add_refused
+
 # Top-level keys PaddleDetection's Trainer reads with a default, so a config may omit them and
 # ``-o`` may still set them (ppdet/engine/trainer.py, callbacks.py, tools/*.py of release/2.6).
 RUNTIME_KEYS = {
@@ -48,8 +51,12 @@ def _setup():
     guard_paddle_load()
 
 
-def parser(description=None):
+def parser(description=None, tool=None):
+    """PaddleDetection's ``-c``/``-o`` command line; ``tool``'s flags that these tools lack
+    are refused with their reason (``ppcls_ext.refused_flags``)."""
     p = make_parser(description, config_required=False)
+    if tool:
+        add_refused(p, REFUSED[tool])
     p.add_argument("--allow_base_outside", action="store_true", default=False,
                    help="let the config's _BASE_ files lie outside its configs/ tree and "
                         "this project's configs/ (only for a config you trust)")
@@ -121,7 +128,7 @@ def _true(text):
 # --- train -------------------------------------------------------------------------------------
 
 def train_parser():
-    p = parser("Train a PaddleDetection model (PaddleDetection's tools/train.py).")
+    p = parser("Train a PaddleDetection model (PaddleDetection's tools/train.py).", "train")
     p.add_argument("--eval", action="store_true", default=False,
                    help="evaluate every snapshot_epoch epochs and keep best_model")
     p.add_argument("-r", "--resume", default=None, help="checkpoint to resume from")
@@ -176,6 +183,9 @@ def run_train(flags):
         from .history import attach
         attach(trainer, cfg.save_dir)  # <save_dir>/<config name>/history.json per evaluation
     if flags.resume:
+        from .weights import check_resume
+
+        check_resume(trainer, flags.resume)  # all or nothing, as weights below
         trainer.resume_weights(flags.resume)
     elif pretrain:
         trainer.load_weights(pretrain)
@@ -190,20 +200,51 @@ def train(argv=None):
 # --- eval --------------------------------------------------------------------------------------
 
 def eval_parser():
-    p = parser("Evaluate a detector on EvalDataset (PaddleDetection's tools/eval.py).")
+    p = parser("Evaluate a detector on EvalDataset (PaddleDetection's tools/eval.py).",
+               "eval")
     p.add_argument("--output_eval", default=None, type=str,
                    help="directory for bbox.json (PaddleDetection's meaning)")
     p.add_argument("--classwise", action="store_true", help="per-class AP table")
     p.add_argument("--save_prediction_only", action="store_true", default=False)
     p.add_argument("--bias", action="store_true", help="+1 in box width/height (legacy)")
     p.add_argument("--amp", action="store_true", default=False)
+    p.add_argument("--json_eval", action="store_true", default=False,
+                   help="evaluate the bbox.json already in --output_eval (no model is run)")
     return p
+
+
+def json_eval(cfg):
+    """PaddleDetection's ``--json_eval``: COCO metrics of the ``bbox.json`` (PaddleDetection's
+    prediction file, e.g. from ``--save_prediction_only``) in ``output_eval`` against
+    EvalDataset's annotations, through ``ppdet.metrics.coco_utils.json_eval_results``; no
+    model or weights. Returns the COCO stats (12 floats, [0] = mAP@0.5:0.95)."""
+    if cfg.get("metric") != "COCO":
+        raise UserError(f"--json_eval evaluates with the COCO API: it needs metric: COCO, the "
+                        f"config has metric: {cfg.get('metric')!r}")
+    path = os.path.join(cfg.output_eval, "bbox.json")
+    if not os.path.isfile(path):
+        raise UserError(f"--json_eval: {path} does not exist; write it with tools/det/eval.py "
+                        "--save_prediction_only, or point --output_eval at its folder")
+    from ppdet.core.workspace import create
+    from ppdet.metrics.coco_utils import cocoapi_eval
+
+    from .data_check import check_config_datasets
+
+    check_config_datasets(cfg, ("EvalDataset",))
+    # json_eval_results without its silent skip of missing files: bbox.json only
+    return cocoapi_eval(path, "bbox", anno_file=create("EvalDataset")().get_anno())
 
 
 def run_eval(flags):
     cfg = load(flags)
     select_cfg_device(cfg)
+    if flags.json_eval:
+        default_output_eval(cfg)
+        return json_eval(cfg)
     check_weights(cfg.weights, "weights")
+    from .weights import load_detector_weights, skip_pretrain
+
+    skip_pretrain(cfg)  # weights only: no backbone pretrained load before them
     default_output_eval(cfg)
     from ppdet.engine import Trainer, init_parallel_env
 
@@ -212,7 +253,7 @@ def run_eval(flags):
     check_config_datasets(cfg, ("EvalDataset",))
     init_parallel_env()
     trainer = Trainer(cfg, mode="eval")
-    trainer.load_weights(cfg.weights)
+    load_detector_weights(trainer, cfg.weights)
     trainer.evaluate()
     return trainer
 
@@ -224,7 +265,8 @@ def evaluate(argv=None):
 # --- infer -------------------------------------------------------------------------------------
 
 def infer_parser():
-    p = parser("Detect objects in images and draw them (PaddleDetection's tools/infer.py).")
+    p = parser("Detect objects in images and draw them (PaddleDetection's tools/infer.py).",
+               "infer")
     p.add_argument("--infer_img", type=str, default=None, help="one image")
     p.add_argument("--infer_dir", type=str, default=None, help="a directory of images")
     p.add_argument("--output_dir", type=str, default="output", help="drawn images go here")
@@ -266,13 +308,18 @@ def run_infer(flags):
     cfg = load(flags)
     select_cfg_device(cfg)
     check_weights(cfg.weights, "weights")
+    from .weights import load_detector_weights, skip_pretrain
+
+    skip_pretrain(cfg)  # weights only: no backbone pretrained load before them
     images = test_images(flags.infer_img, flags.infer_dir)
     from ppdet.engine import Trainer
 
     from .data_check import check_test_categories
-    check_test_categories(cfg)  # num_classes against the names boxes are drawn with
+
     trainer = Trainer(cfg, mode="test")
-    trainer.load_weights(cfg.weights)
+    # the class count of the weights first: it is the one the data must have
+    load_detector_weights(trainer, cfg.weights)
+    check_test_categories(cfg)  # num_classes against the names boxes are drawn with
     # unreadable images are skipped, counted and named (ppcls_ext.det.readers)
     trainer.predict(images, draw_threshold=flags.draw_threshold, output_dir=flags.output_dir,
                     save_results=flags.save_results, visualize=flags.visualize)
@@ -289,7 +336,7 @@ def infer(argv=None):
 
 def export_parser():
     p = parser("Export a detector to a Paddle Inference model (PaddleDetection's "
-               "tools/export_model.py).")
+               "tools/export_model.py).", "export")
     p.add_argument("--output_dir", type=str, default="output_inference",
                    help="the model goes to <output_dir>/<config name>/")
     return p
@@ -302,10 +349,13 @@ def run_export(flags):
     cfg = load(flags)
     cfg.use_gpu = False
     check_weights(cfg.weights, "weights")
+    from .weights import load_detector_weights, skip_pretrain
+
+    skip_pretrain(cfg)  # weights only: no backbone pretrained load before them
     from ppdet.engine import Trainer
 
     trainer = Trainer(cfg, mode="test")
-    trainer.load_weights(cfg.weights)
+    load_detector_weights(trainer, cfg.weights)
     trainer.export(flags.output_dir)
     name = os.path.splitext(os.path.basename(cfg.filename))[0]
     out = os.path.join(flags.output_dir, name)

@@ -10,14 +10,15 @@ Written here: ``TimmAutoAugment`` (randaugment.py) and ``RandomErasing`` (random
 import math
 import random
 
-from paddleclas.deploy.python import preprocess as _wheel
-
 from ppcls_infer import preprocess as _infer
 from ppcls_infer.preprocess import (CropImage, DecodeImage, ResizeImage,  # noqa: F401
                                     check_resize_keys, check_side)
 from .randaugment import TimmAutoAugment
 from .random_erasing import RandomErasing
+from ...._ppcls import wheel_module
 from ....validation import ConfigError
+
+_wheel = wheel_module("deploy.python.preprocess")
 
 
 class RandCropImage(_wheel.RandCropImage):
