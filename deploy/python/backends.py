@@ -282,7 +282,7 @@ class OnnxRuntimeBackend(_Backend):
     def __init__(self, model_dir, g, option=global_option):
         self.precision = requested_precision(g, "onnxruntime", option)
         warn_int8_once(model_dir, "onnxruntime", "ONNX Runtime runs it, but no faster than "
-                       "fp32 (benchmarks/quantization.md)")
+                       "fp32 (benchmarks/results/quantization.md)")
         try:
             import onnxruntime as ort
         except ImportError as exc:
