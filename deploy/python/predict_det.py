@@ -268,7 +268,8 @@ def main(argv=None):
                         "for NMS-ed detectors, 0.25 for YOLOv10)")
     parser.add_argument("--output_dir", default="output/det_predict")
     parser.add_argument("--cpu_threads", type=int, default=2)
-    parser.add_argument("--enable_mkldnn", type=_flag, default=True, help="oneDNN on the CPU (needs an export made by "
+    parser.add_argument("--enable_mkldnn", type=_flag, default=True,
+                        help="oneDNN on the CPU (needs an export made by "
                         "tools/det/export_model.py, whose upsampling oneDNN accepts)")
     parser.add_argument("--run_benchmark", type=_flag, nargs="?", const=True, default=False,
                         help="time the backend on the first image (PaddleDetection's flag)")
