@@ -297,7 +297,7 @@ def _plot(rows, threads, machine, path):
     ax.set_xlabel(f"batch-1 latency (ms, {threads} threads, {machine['cpu_model']})")
     ax.set_ylabel("ImageNet top-1 (%, published)")
     ax.set_title("bf16 / int8 points drawn at the fp32 top-1 (their accuracy change: "
-                 "benchmarks/quantization.md)", fontsize=8)
+                 "benchmarks/results/quantization.md)", fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -16,9 +16,8 @@ import os
 
 from ppcls_infer.cli import console_script, make_parser, run
 from ppcls_infer.onnx_export import DEFAULT_OPSET
-
-from .refused_flags import CLASSIFICATION as _REFUSED
-from .refused_flags import add_refused
+from ppcls_infer.refused_flags import CLASSIFICATION as _REFUSED
+from ppcls_infer.refused_flags import add_refused
 
 from .registry import register
 

@@ -106,6 +106,33 @@ def test_cli_writes_json_and_drawn_image(exported, tmp_path):
     assert Image.open(out / "val_0.png").size == (96, 96)
 
 
+def test_paddledetection_deploy_flags_are_honoured(exported, tmp_path, capsys):
+    """PaddleDetection's deploy/python/infer.py flags: --save_images False writes the JSON only,
+    --run_benchmark True (its literal form) times, --enable_mkldnn_bfloat16 True asks bf16 (run
+    as fp32 with a warning on a CPU without bf16), --device GPU on a CPU build is one line."""
+    model_dir, images, _ = exported
+    out = tmp_path / "pred"
+    assert predict_det.main(["--model_dir", model_dir, "--image_file", images[0],
+                             "--output_dir", str(out), "--save_images", "False",
+                             "--run_benchmark", "True", "--enable_mkldnn_bfloat16", "True",
+                             "--device", "cpu", "--batch_size", "1", "--run_mode", "paddle",
+                             "--save_results", "True"]) == 0
+    assert sorted(os.listdir(out)) == ["det_results.json"]  # no drawn image
+    with open(out / "det_results.json") as f:
+        saved = json.load(f)
+    assert saved["precision"] in ("bf16", "fp32")  # what ran, per this CPU
+    assert "[benchmark] backend=paddle precision=" in capsys.readouterr().out
+    import paddle
+
+    if not paddle.device.is_compiled_with_cuda():
+        for gpu in (["--device", "GPU"], ["--use_gpu", "True"]):
+            assert predict_det.main(["--model_dir", model_dir, "--image_file", images[0],
+                                     "--output_dir", str(out), *gpu]) == 2
+            assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+                "error: --device GPU asks for a GPU but this Paddle has no CUDA; leave "
+                "--device GPU out to run on the CPU")
+
+
 def test_clear_errors(exported, tmp_path, capsys):
     model_dir, images, _ = exported
     script = os.path.join(ROOT, "deploy", "python", "predict_det.py")

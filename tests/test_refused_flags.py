@@ -5,7 +5,7 @@ import pytest
 
 from ppcls_ext import commands
 from ppcls_ext.det import commands as det_commands
-from ppcls_ext.refused_flags import CLASSIFICATION, DETECTION
+from ppcls_infer.refused_flags import CLASSIFICATION, DEPLOY_DETECTION, DETECTION
 
 DET_PARSERS = {"train": det_commands.train_parser, "eval": det_commands.eval_parser,
                "infer": det_commands.infer_parser, "export": det_commands.export_parser}
@@ -57,3 +57,41 @@ def test_paddleclas_profiler_flag_goes_to_paddleclas_engine(monkeypatch, tmp_pat
     args = commands._parser("t", profiler=True).parse_args(
         ["-c", "cfg.yaml", "-p", "batch_range=[10,20]"])
     assert args.profiler_options == "batch_range=[10,20]"
+
+
+def _predict_det():
+    import sys
+
+    from deploy_helpers import DEPLOY_PY
+    if DEPLOY_PY not in sys.path:
+        sys.path.insert(0, DEPLOY_PY)
+    import predict_det
+
+    return predict_det
+
+
+@pytest.mark.parametrize("flag", sorted(DEPLOY_DETECTION))
+def test_paddledetection_deploy_flag_is_refused_by_predict_det(flag, capsys):
+    line = _error_of(lambda: _predict_det().main(["--model_dir", "m", flag, "1"]), capsys)
+    assert line.endswith(f"error: {flag} is not supported: {DEPLOY_DETECTION[flag]}")
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--run_mode", "trt_fp16"], "--run_mode trt_fp16 is not supported: only paddle; TensorRT "
+                                 "(trt_fp32/trt_fp16/trt_int8) is not wired into the detection "
+                                 "predictor"),
+    (["--batch_size", "8"], "--batch_size 8 is not supported: images are predicted one at a "
+                            "time (give --batch_size 1 or leave it out)"),
+    (["--device", "XPU"], "argument --device: invalid choice: 'XPU' (choose from 'CPU', 'GPU')"),
+    (["--save_images", "maybe"], "argument --save_images: expected True or False, got 'maybe'"),
+])
+def test_predict_det_paddledetection_flags_out_of_range(argv, expected, capsys):
+    line = _error_of(lambda: _predict_det().main(["--model_dir", "m", *argv]), capsys)
+    assert line.endswith("error: " + expected), line
+
+
+def _error_of(call, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        call()
+    assert exit_.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]

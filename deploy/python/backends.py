@@ -220,8 +220,9 @@ class PaddleInferenceBackend(_Backend):
             import paddle
 
             if not paddle.device.is_compiled_with_cuda():
-                raise BackendError("Global.use_gpu is True but this Paddle has no CUDA; set "
-                                   "-o Global.use_gpu=False")
+                raise BackendError(f"{option('use_gpu')} asks for a GPU but this Paddle has "
+                                   f"no CUDA; leave {option('use_gpu')} out to run on the CPU, "
+                                   "or install the GPU build of Paddle")
             config.enable_use_gpu(int(g.get("gpu_mem", 8000)), int(g.get("gpu_id", 0)))
         else:
             config.disable_gpu()
@@ -282,7 +283,7 @@ class OnnxRuntimeBackend(_Backend):
     def __init__(self, model_dir, g, option=global_option):
         self.precision = requested_precision(g, "onnxruntime", option)
         warn_int8_once(model_dir, "onnxruntime", "ONNX Runtime runs it, but no faster than "
-                       "fp32 (benchmarks/quantization.md)")
+                       "fp32 (benchmarks/results/quantization.md)")
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -337,8 +338,9 @@ class OpenVinoBackend(_Backend):
             raise BackendError(f"{option('backend')} is openvino but openvino is not installed "
                                "(pip install -r deploy/requirements.txt)") from exc
         if g.get("use_gpu", False):
-            raise BackendError("the openvino backend runs on CPU here; set -o Global.use_gpu="
-                               "False or use Global.backend=paddle for a GPU")
+            raise BackendError(f"the openvino backend runs on the CPU here; leave "
+                               f"{option('use_gpu')} out, or use {option('backend')} paddle or "
+                               "onnxruntime for a GPU")
         core = ov.Core()
         model = core.read_model(onnx_model_file(model_dir))
         asked = self.precision

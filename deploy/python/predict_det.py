@@ -12,7 +12,9 @@ The model folder is what tools/det/export_model.py writes (PaddleDetection's exp
 model) and the box count per image, and ``infer_cfg.yml`` with the preprocessing and the
 label list. The flags are those of PaddleDetection's deploy/python/infer.py (``--model_dir``,
 ``--image_file``/``--image_dir``, ``--threshold``, ``--output_dir``, ``--cpu_threads``,
-``--enable_mkldnn``, ``--run_benchmark``); ``--backend onnxruntime`` and ``--backend
+``--enable_mkldnn``, ``--run_benchmark``, ``--device``, ``--enable_mkldnn_bfloat16``,
+``--save_images``; the ones it does not implement, such as TensorRT or video input, are
+refused with their reason); ``--backend onnxruntime`` and ``--backend
 openvino`` run ``model.onnx``, converted from the Paddle model with paddle2onnx on first use
 when it is missing (``ppcls_infer.onnx_export``, the converter of tools/export_model.py).
 ``--threshold`` defaults to the export's ``draw_threshold`` (0.5 for PaddleDetection's NMS-ed
@@ -45,6 +47,7 @@ from ppcls_infer.cli import USER_ERRORS, InvalidValueError, MissingPathError, re
 from ppcls_infer.decode import decode_image
 from ppcls_infer.det_preprocess import build_det_preprocess, preprocess_image
 from ppcls_infer.postprocess import clip_boxes
+from ppcls_infer.refused_flags import DEPLOY_DETECTION, add_refused
 from ppcls_infer.sources import list_images as _list_images
 from ppcls_infer.timing import measure_latency
 
@@ -52,7 +55,8 @@ FEED_NAMES = ("image", "im_shape", "scale_factor")  # what preprocess_image give
 DEFAULT_THRESHOLD = 0.5  # when infer_cfg.yml has no draw_threshold (PaddleDetection's value)
 # the backends' settings (deploy/python/backends.py, Global.<key>) as this tool's flags
 OPTIONS = {"backend": "--backend", "precision": "--precision", "enable_mkldnn": "--enable_mkldnn",
-           "cpu_num_threads": "--cpu_threads", "inference_model_dir": "--model_dir"}
+           "cpu_num_threads": "--cpu_threads", "inference_model_dir": "--model_dir",
+           "use_gpu": "--device GPU"}
 
 
 def option_name(key):
@@ -132,7 +136,7 @@ class DetPredictor:
     """
 
     def __init__(self, model_dir, backend="paddle", threshold=None, cpu_threads=2,
-                 enable_mkldnn=True, precision="fp32"):
+                 enable_mkldnn=True, precision="fp32", use_gpu=False):
         if not model_dir or not os.path.isdir(model_dir):
             raise MissingPathError(f"--model_dir {model_dir!r} is not a directory; export a "
                                    "model first (tools/det/export_model.py)")
@@ -141,7 +145,7 @@ class DetPredictor:
                                         where=os.path.join(model_dir, "infer_cfg.yml") +
                                         " Preprocess")
         g = {"backend": backend, "precision": precision, "cpu_num_threads": int(cpu_threads),
-             "enable_mkldnn": bool(enable_mkldnn), "use_gpu": False}
+             "enable_mkldnn": bool(enable_mkldnn), "use_gpu": bool(use_gpu)}
         self.backend = create_backend(model_dir, g, option_name)
         if not set(self.backend.input_names) <= set(FEED_NAMES):
             raise InvalidValueError(
@@ -223,6 +227,16 @@ class DetPredictor:
         return measure_latency(lambda: self.backend.run(feed), warmup, repeats)
 
 
+def _flag(text):
+    """PaddleDetection's boolean flags: ``True``/``False`` (any case), also 1/0, yes/no."""
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+
+
 def list_images(image_file, image_dir):
     """``--image_file`` or the images of ``--image_dir`` (``ppcls_infer.sources``: recursive,
     any-case extensions, non-images counted; a .txt list of paths works too)."""
@@ -255,19 +269,47 @@ def main(argv=None):
                         "for NMS-ed detectors, 0.25 for YOLOv10)")
     parser.add_argument("--output_dir", default="output/det_predict")
     parser.add_argument("--cpu_threads", type=int, default=2)
-    parser.add_argument("--enable_mkldnn", type=lambda s: s.lower() in ("1", "true", "yes"),
-                        default=True, help="oneDNN on the CPU (needs an export made by "
+    parser.add_argument("--enable_mkldnn", type=_flag, default=True,
+                        help="oneDNN on the CPU (needs an export made by "
                         "tools/det/export_model.py, whose upsampling oneDNN accepts)")
-    parser.add_argument("--run_benchmark", action="store_true")
+    parser.add_argument("--run_benchmark", type=_flag, nargs="?", const=True, default=False,
+                        help="time the backend on the first image (PaddleDetection's flag)")
+    # PaddleDetection's deploy/python/infer.py flags: honoured, or refused with a reason
+    parser.add_argument("--device", default="CPU", type=str.upper, choices=["CPU", "GPU"],
+                        help="GPU: Paddle Inference or ONNX Runtime on CUDA (a GPU build)")
+    parser.add_argument("--use_gpu", type=_flag, default=False,
+                        help="deprecated in PaddleDetection: same as --device GPU")
+    parser.add_argument("--run_mode", default="paddle",
+                        help="paddle (PaddleDetection's trt_fp32/trt_fp16/trt_int8 are refused)")
+    parser.add_argument("--batch_size", type=int, default=1,
+                        help="1: images are predicted one at a time")
+    parser.add_argument("--enable_mkldnn_bfloat16", type=_flag, default=False,
+                        help="same as --precision bf16")
+    parser.add_argument("--save_images", type=_flag, default=True,
+                        help="draw the boxes into --output_dir (false: det_results.json only)")
+    parser.add_argument("--save_results", type=_flag, default=True,
+                        help="det_results.json is always written (PaddleDetection's bbox.json "
+                        "holds the same boxes)")
+    add_refused(parser, DEPLOY_DETECTION)
     args = parser.parse_args(argv)
+    if args.run_mode != "paddle":
+        parser.error(f"--run_mode {args.run_mode} is not supported: only paddle; TensorRT "
+                     "(trt_fp32/trt_fp16/trt_int8) is not wired into the detection predictor")
+    if args.batch_size != 1:
+        parser.error(f"--batch_size {args.batch_size} is not supported: images are predicted "
+                     "one at a time (give --batch_size 1 or leave it out)")
+    if args.enable_mkldnn_bfloat16:
+        args.precision = "bf16"
     logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(levelname)s %(message)s")
     try:
         paths = list_images(args.image_file, args.image_dir)
         predictor = DetPredictor(args.model_dir, args.backend, args.threshold,
-                                 args.cpu_threads, args.enable_mkldnn, args.precision)
+                                 args.cpu_threads, args.enable_mkldnn, args.precision,
+                                 use_gpu=args.device == "GPU" or args.use_gpu)
         os.makedirs(args.output_dir, exist_ok=True)
         root = args.image_dir if not args.image_file and os.path.isdir(args.image_dir) else None
-        results, bad = predictor.predict(paths, args.output_dir, root)
+        results, bad = predictor.predict(paths, args.output_dir if args.save_images else None,
+                                         root)
     except USER_ERRORS as exc:
         return report(exc)
     for item in bad:

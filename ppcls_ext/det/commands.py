@@ -22,9 +22,8 @@ import warnings
 
 from ppcls_infer.cli import (UserError, apply_overrides, console_script, make_parser, run,
                              select_device)
-
-from ..refused_flags import DETECTION as REFUSED
-from ..refused_flags import add_refused
+from ppcls_infer.refused_flags import DETECTION as REFUSED
+from ppcls_infer.refused_flags import add_refused
 
 # Top-level keys PaddleDetection's Trainer reads with a default, so a config may omit them and
 # ``-o`` may still set them (ppdet/engine/trainer.py, callbacks.py, tools/*.py of release/2.6).
@@ -53,7 +52,7 @@ def _setup():
 
 def parser(description=None, tool=None):
     """PaddleDetection's ``-c``/``-o`` command line; ``tool``'s flags that these tools lack
-    are refused with their reason (``ppcls_ext.refused_flags``)."""
+    are refused with their reason (``ppcls_infer.refused_flags``)."""
     p = make_parser(description, config_required=False)
     if tool:
         add_refused(p, REFUSED[tool])

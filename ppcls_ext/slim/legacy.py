@@ -12,8 +12,8 @@ subprocess only; the float model (``ppcls_ext/arch``) is untouched.
 
 The program written here (``inference.pdmodel`` with quantize_linear/dequantize_linear) is
 not what deployment uses: paddle2onnx 2.1.0 cannot convert it (``qdq.py``) and Paddle
-Inference 3.3.1 runs it in fp32 on CPU (benchmarks/quantization.md). It exists to check the
-latter: ``python -m ppcls_ext.slim.legacy -c CONFIG [-o ...] --out DIR``.
+Inference 3.3.1 runs it in fp32 on CPU (benchmarks/results/quantization.md). It exists to
+check the latter: ``python -m ppcls_ext.slim.legacy -c CONFIG [-o ...] --out DIR``.
 """
 import os
 import subprocess

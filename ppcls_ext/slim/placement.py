@@ -6,7 +6,8 @@ MACs: the block's pointwise expansion/projection (pwconv1/pwconv2), the CSP spli
 producer of the conv input (BN/GELU post-ops) and runs the conv on VNNI int8 kernels.
 
 Left in float, because an int8 version is slower or fuses with nothing (measured: a QDQ graph
-that also quantizes these made mini 1.4-3.2x slower than fp32, see benchmarks/quantization.md):
+that also quantizes these made mini 1.4-3.2x slower than fp32, see
+benchmarks/results/quantization.md):
 the 7x7 depthwise convs (memory bound, no int8 gain, and their weights quantize badly), the
 ESE gate convs (1x1 on a pooled 1x1 map, plus the hard-sigmoid and multiply around them), the
 stem conv on the raw image (3 input channels) and the classifier (the most

@@ -4,7 +4,7 @@ PaddleSlim's dygraph ``PTQ`` (Paddle's ``ImperativePTQ``) hooks the int8 layers,
 their inputs while the float model runs the calibration batches in eval mode, and computes the
 thresholds with the chosen activation quantizer: KL divergence by default (PaddleSlim's
 default; on the digits quick start it kept top-1 within 0.3 points where the histogram
-percentile lost 0.8 and abs-max 0.6, benchmarks/quantization.md), ``hist``, ``abs_max``.
+percentile lost 0.8 and abs-max 0.6, benchmarks/results/quantization.md), ``hist``, ``abs_max``.
 The thresholds are read back from the observers; the ONNX QDQ graph is written by ``qdq.py``.
 Nothing here needs Paddle's legacy program format: PaddleSlim's own
 ``save_quantized_model`` does (see ``legacy.py``), and its output cannot be converted by

@@ -2,8 +2,10 @@
 not implement, each refused with its reason instead of argparse's bare "unrecognized arguments".
 
 The lists follow the tools' own parsers: PaddleClas ``ppcls/utils/config.py:parse_args``
-(``-p/--profiler_options``) and PaddleDetection 2.6.0 / develop ``tools/train.py``,
-``tools/eval.py``, ``tools/infer.py``, ``tools/export_model.py``. A flag that PaddleDetection
+(``-p/--profiler_options``), PaddleDetection 2.6.0 / develop ``tools/train.py``,
+``tools/eval.py``, ``tools/infer.py``, ``tools/export_model.py`` and ``deploy/python/utils.py``
+(the flags of its ``deploy/python/infer.py``, for ``deploy/python/predict_det.py``). Paddle-free:
+the deploy predictors use it too. A flag that PaddleDetection
 declares as a switch and one that takes a value are both parsed (``nargs="?"``), so the error
 names the flag whichever way it was written.
 """
@@ -52,6 +54,25 @@ DETECTION = {
                                    "Inference / ONNX export with deploy/python/predict_det.py"),
         "--for_fd": _DEVELOP + " (FastDeploy layout)",
     },
+}
+
+_TRT = ("TensorRT is not wired into the detection predictor (Paddle Inference runs it on the "
+        "GPU with --device GPU, without TensorRT)")
+_NOT_DETECTION = ("tracking, keypoint and action recognition belong to PaddleDetection's "
+                  "pipelines, not to this detector predictor")
+
+DEPLOY_DETECTION = {
+    "--video_file": "the predictor reads images: --image_file or --image_dir (video frames "
+                    "extracted to a folder work)",
+    "--camera_id": "the predictor reads images: --image_file or --image_dir",
+    **{flag: _TRT for flag in ("--trt_min_shape", "--trt_max_shape", "--trt_opt_shape",
+                               "--trt_calib_mode")},
+    **{flag: _NOT_DETECTION for flag in (
+        "--tracker_config", "--reid_model_dir", "--reid_batch_size", "--action_file",
+        "--window_size", "--random_pad", "--save_mot_txts", "--save_mot_txt_per_img",
+        "--scaled", "--use_dark", "--use_coco_category")},
+    **{flag: _SLICE for flag in ("--slice_infer", "--slice_size", "--overlap_ratio",
+                                 "--combine_method", "--match_threshold", "--match_metric")},
 }
 
 CLASSIFICATION = {
