@@ -14,10 +14,11 @@ limit and twice it, so a 360 Mpx 16-bit PNG used to be decoded (about 10 GB).
 cv2 ``Decode``, the detection predictor).
 """
 import io
+import threading
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .cli import InvalidValueError
 
@@ -87,6 +88,26 @@ def _to_rgb(img):
     return img.convert("RGB")
 
 
+_TRUNCATION_LOCK = threading.Lock()
+
+
+def load_strict(img):
+    """``img.load()`` with PIL's truncated-image tolerance off, whatever the process set:
+    ``ImageFile.LOAD_TRUNCATED_IMAGES`` is one global, and importing ``ppdet.engine`` (plain
+    ``import ppdet`` does) turns it on, after which PIL grey-fills a truncated file silently.
+    The flag is switched off for the call under a lock and restored. Raises OSError on
+    truncated data."""
+    if not ImageFile.LOAD_TRUNCATED_IMAGES:
+        img.load()
+        return
+    with _TRUNCATION_LOCK:
+        before, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+        try:
+            img.load()
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = before
+
+
 def decode_image(data, source="<bytes>"):
     """Bytes of an image file -> uint8 RGB array (H, W, 3), EXIF orientation applied."""
     if not data:
@@ -97,7 +118,7 @@ def decode_image(data, source="<bytes>"):
             img = Image.open(io.BytesIO(data))
         with img:
             check_pixels(*img.size, source)  # from the header: nothing decoded yet
-            img.load()  # forces full decoding: truncated files raise here
+            load_strict(img)  # forces full decoding: truncated files raise here
             img = ImageOps.exif_transpose(img)
             return np.asarray(_to_rgb(img))
     except UnidentifiedImageError:

@@ -143,3 +143,20 @@ def test_image_folder_dataset(tmp_path):
     assert ds[1][0].shape == (3, 32, 32)
     with pytest.raises(ValueError, match="no images"):
         ImageFolderDataset(str(tmp_path / "cat"))
+
+
+def test_truncated_image_is_refused_even_when_the_process_tolerates_truncation(
+        tmp_path, monkeypatch):
+    """PIL's LOAD_TRUNCATED_IMAGES is process-wide and importing ppdet's engine turns it on;
+    the decoder still refuses a truncated file and leaves the process's setting as it was."""
+    from PIL import ImageFile
+
+    from ppcls_infer.decode import CorruptImageError, decode_image
+
+    make_dataset(str(tmp_path), n=1, size=(64, 48))
+    whole = open(os.path.join(str(tmp_path), "img", "0.jpg"), "rb").read()
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with pytest.raises(CorruptImageError, match="half.jpg"):
+        decode_image(whole[: len(whole) // 2], "half.jpg")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+    assert decode_image(whole, "whole.jpg").shape == (48, 64, 3)
