@@ -39,6 +39,11 @@ class InvalidValueError(UserError, ValueError):
     is not valid; the message names it and what would be. A ValueError for Python callers."""
 
 
+class InvalidTypeError(UserError, TypeError):
+    """A value the user gave of the wrong kind (e.g. a number where a path is expected); the
+    message names it and what would be valid. A TypeError for Python callers."""
+
+
 class MissingPathError(UserError, FileNotFoundError):
     """A file or folder the user named does not exist. A FileNotFoundError for callers."""
 

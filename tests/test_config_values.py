@@ -208,6 +208,24 @@ def test_programming_bug_valueerror_keeps_its_traceback(capsys, monkeypatch):
         assert capsys.readouterr().err == f"error: {exc}{DEBUG_HINT}\n"
 
 
+def test_arch_pretrained_of_the_wrong_kind_is_one_line(capsys, monkeypatch):
+    """``-o Arch.pretrained=3``: the model refuses it as a user error (still a TypeError for
+    Python callers), so the tool prints one line instead of a traceback."""
+    import ppcls_ext
+    from ppcls_ext import commands
+
+    with pytest.raises(TypeError, match="pretrained .Arch.pretrained. must be False"):
+        ppcls_ext.EConvNeXt_mini(pretrained=3)
+    monkeypatch.delenv("PPCLS_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exc:
+        commands.evaluate(["-c", QUICK_START, "-o", "Global.device=cpu", "-o",
+                           "Arch.pretrained=3"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: EConvNeXt_mini: pretrained (Arch.pretrained) must be False, a "
+        f".pdparams/.safetensors path or a URL, got 3{DEBUG_HINT}")
+
+
 def test_missing_config_file_is_still_one_line(capsys, monkeypatch):
     from ppcls_ext import commands
 

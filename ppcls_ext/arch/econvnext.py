@@ -16,6 +16,8 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.nn.initializer import Constant, TruncatedNormal
 
+from ppcls_infer.cli import InvalidTypeError
+
 from .._ppcls import TheseusLayer, ppcls_module
 from ..factory import unknown_keys_message
 from ..io.loader import load_pretrained
@@ -348,8 +350,8 @@ def _create(name, variant, pretrained, use_ssld, kwargs):
             "pretrained=False, a local .pdparams/.safetensors path or a URL of your own "
             "weights.")
     if pretrained not in (False, None) and not isinstance(pretrained, str):
-        raise TypeError(f"{name}: pretrained must be False, a .pdparams/.safetensors path or "
-                        f"a URL, got {pretrained!r}")
+        raise InvalidTypeError(f"{name}: pretrained (Arch.pretrained) must be False, a "
+                               f".pdparams/.safetensors path or a URL, got {pretrained!r}")
     model = EConvNeXt(variant, stages_pattern=MODEL_STAGES_PATTERN["EConvNeXt"], **kwargs)
     if isinstance(pretrained, str):
         # pretrained= initialises a model to fine-tune: a classifier of another class count
