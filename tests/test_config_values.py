@@ -312,3 +312,48 @@ def test_det_value_from_the_files_names_the_config(tmp_path):
             commands.load(commands.train_parser().parse_args(
                 ["-c", str(config), "--allow_base_outside"]))
         assert str(exc.value) == f"{config} (or its _BASE_ files): {expected}"
+
+
+def _predict_cls():
+    from deploy_helpers import DEPLOY_PY
+    if DEPLOY_PY not in sys.path:
+        sys.path.insert(0, DEPLOY_PY)
+    import predict_cls
+
+    return predict_cls
+
+
+DEPLOY_CONFIG = os.path.join(ROOT, "deploy", "configs", "inference_cls.yaml")
+
+
+@pytest.mark.parametrize("item, expected", [
+    ("Global.batch_size=0", "Global.batch_size must be an integer >= 1 (images per forward "
+                            "pass), got 0"),
+    ("Global.batch_size=two", "Global.batch_size must be an integer >= 1 (images per forward "
+                              "pass), got 'two'"),
+    ("Global.cpu_num_threads=0", "Global.cpu_num_threads must be an integer >= 1 (CPU threads "
+                                 "of the backend), got 0"),
+    ("Global.enable_mkldnn=maybe", "Global.enable_mkldnn must be true or false, got 'maybe'"),
+    ("Global.use_gpu=2", "Global.use_gpu must be true or false, got 2"),
+    ("PostProcess.Topk.topk=0", "PostProcess.Topk.topk must be an integer >= 1 (classes "
+                                "reported per image), got 0"),
+])
+def test_deploy_config_values_are_one_line(item, expected):
+    with pytest.raises(UserError) as exc:
+        _predict_cls().load_config(DEPLOY_CONFIG, [item])
+    assert str(exc.value) == f"-o {item}: {expected}"
+
+
+def test_deploy_config_valid_forms_still_load():
+    config = _predict_cls().load_config(DEPLOY_CONFIG, [
+        "Global.use_gpu=0", "Global.enable_mkldnn=True", "Global.batch_size=1",
+        "Global.cpu_num_threads=6", "PostProcess.Topk.topk=1"])
+    g = config["Global"]
+    assert g["use_gpu"] is False and g["enable_mkldnn"] is True and g["batch_size"] == 1
+    # PaddleClas's own deploy config (the wheel's) loads unchanged
+    import importlib.util
+
+    wheel = os.path.join(importlib.util.find_spec("paddleclas").submodule_search_locations[0],
+                         "deploy", "configs", "inference_cls.yaml")
+    g = _predict_cls().load_config(wheel, ["Global.use_gpu=False"])["Global"]
+    assert g["batch_size"] == 1 and g["use_gpu"] is False

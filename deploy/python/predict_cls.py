@@ -36,6 +36,7 @@ from ppcls_infer.postprocess import build_postprocess, iter_batches
 from ppcls_infer.preprocess import create_operators, preprocess_file
 from ppcls_infer.sources import list_images
 from ppcls_infer.timing import measure_latency
+from ppcls_infer.values import Boolean, Number, check_values, positive_int
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                               "configs", "inference_cls.yaml")
@@ -229,6 +230,21 @@ class ClsPredictor:
         return report
 
 
+# The values the predictor and its backends read (PaddleClas's deploy keys and this project's),
+# checked once after -o is merged: one line naming the key, the -o item or file, what is valid.
+_FLAGS = ("use_gpu", "enable_mkldnn", "ir_optim", "use_tensorrt", "use_fp16", "use_onnx",
+          "enable_benchmark", "benchmark", "enable_profile", "ort_blocked_elementwise")
+DEPLOY_VALUES = {
+    "Global.batch_size": positive_int("images per forward pass"),
+    "Global.cpu_num_threads": positive_int("CPU threads of the backend"),
+    "Global.gpu_mem": positive_int("MB of GPU memory reserved at start"),
+    "Global.gpu_id": Number(int, minimum=0, meaning="CUDA device index"),
+    "Global.trt_max_batch_size": positive_int("TensorRT profile's largest batch"),
+    **{f"Global.{key}": Boolean() for key in _FLAGS},
+    "PostProcess.Topk.topk": positive_int("classes reported per image"),
+}
+
+
 def load_config(path, overrides):
     """The deploy YAML plus ``-o`` overrides, read without the paddleclas wheel (whose config
     module imports Paddle through the wheel's ``__init__``)."""
@@ -247,6 +263,7 @@ def load_config(path, overrides):
                     path[0] in ("Global", "PreProcess", "PostProcess"))
     if not isinstance(config.get("Global"), dict):
         raise InvalidValueError(f"deploy config {path!r} has no Global section")
+    check_values(config, DEPLOY_VALUES, path, overrides)
     return check_paddleclas_keys(config)
 
 
