@@ -15,7 +15,6 @@ cv2 ``Decode``, the detection predictor).
 """
 import io
 import threading
-import warnings
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -54,10 +53,12 @@ def check_image_bytes(data, source="<bytes>"):
     if not data:
         raise CorruptImageError(f"{source}: empty file")
     try:
-        with warnings.catch_warnings():  # PIL warns above its limit; refused here instead
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                width, height = img.size
+        # no warnings.catch_warnings() here: entering it resets Python's once-per-location
+        # warning memory, so every other warning of the process (Paddle's per-step ones) would
+        # print again after each image. PIL's DecompressionBombWarning (above its own 89 Mpx)
+        # may show once; MAX_PIXELS decides.
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"{source}: {exc}; refused before decoding") from None
     except UnidentifiedImageError:
@@ -113,9 +114,7 @@ def decode_image(data, source="<bytes>"):
     if not data:
         raise CorruptImageError(f"{source}: empty file")
     try:
-        with warnings.catch_warnings():  # PIL warns above its limit; refused here instead
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data))  # no catch_warnings: see check_image_bytes
         with img:
             check_pixels(*img.size, source)  # from the header: nothing decoded yet
             load_strict(img)  # forces full decoding: truncated files raise here

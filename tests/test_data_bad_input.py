@@ -160,3 +160,20 @@ def test_truncated_image_is_refused_even_when_the_process_tolerates_truncation(
         decode_image(whole[: len(whole) // 2], "half.jpg")
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True
     assert decode_image(whole, "whole.jpg").shape == (48, 64, 3)
+
+
+def test_decoding_leaves_once_only_warnings_alone(tmp_path, monkeypatch):
+    """A warning shown once per location (Paddle's BatchNorm warning on every training step)
+    must stay shown once: changing warning filters, as warnings.catch_warnings() does on
+    entry, resets that memory, and a decode per image made it print every iteration."""
+    import warnings
+
+    from ppcls_infer.decode import check_image_bytes, decode_image
+
+    make_dataset(str(tmp_path), n=1, size=(64, 48))
+    data = open(os.path.join(str(tmp_path), "img", "0.jpg"), "rb").read()
+    resets = []
+    monkeypatch.setattr(warnings, "_filters_mutated", lambda: resets.append(1))
+    decode_image(data, "0.jpg")
+    check_image_bytes(data, "0.jpg")
+    assert resets == []
