@@ -177,3 +177,21 @@ def test_decoding_leaves_once_only_warnings_alone(tmp_path, monkeypatch):
     decode_image(data, "0.jpg")
     check_image_bytes(data, "0.jpg")
     assert resets == []
+
+
+@pytest.mark.parametrize("size, nranks, batch", [(9, 2, 4), (7, 3, 2), (8, 2, 4), (2, 3, 1)])
+def test_eval_sampler_over_ranks_draws_every_sample_once(size, nranks, batch):
+    """Evaluation over several ranks: Paddle's DistributedBatchSampler pads the set to a
+    multiple of the rank count (a sample counted twice); the eval sampler does not."""
+    from ppcls_ext.engine.data.loader import UnpaddedDistributedBatchSampler
+
+    drawn = []
+    for rank in range(nranks):
+        for shuffle in (False, True):
+            sampler = UnpaddedDistributedBatchSampler(list(range(size)), batch, shuffle=shuffle,
+                                                      num_replicas=nranks, rank=rank)
+            batches = list(sampler)
+            assert len(batches) == len(sampler) and all(len(b) <= batch for b in batches)
+            if not shuffle:
+                drawn += [i for b in batches for i in b]
+    assert sorted(drawn) == list(range(size))

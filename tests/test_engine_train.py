@@ -202,3 +202,21 @@ def test_two_process_launch_trains_with_one_set_of_checkpoints(data, tmp_path):
     files = sorted(os.listdir(os.path.join(out, "EConvNeXt_mini")))
     assert "latest.pdparams" in files and "best_model.pdparams" in files
     assert not [f for f in files if ".tmp" in f]
+    # 9 validation images on 2 ranks: the metric is the one-process metric (Paddle's sampler
+    # would pad to 10 and count the first image twice)
+    best = ["-o", f"Global.pretrained_model={out}/EConvNeXt_mini/best_model"]
+    overrides = [a for o in tiny_overrides(data, str(tmp_path / "eval"), epochs=2)
+                 for a in ("-o", o)]
+    single = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "eval.py"), "-c",
+                             QUICK_START, *overrides, *best], capture_output=True, text=True,
+                            timeout=600, cwd=str(tmp_path))
+    assert single.returncode == 0, single.stderr[-2000:]
+    pair = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node",
+                           "2", "--log_dir", str(tmp_path / "evlog"),
+                           os.path.join(ROOT, "tools", "eval.py"), "-c", QUICK_START, *overrides,
+                           *best], capture_output=True, text=True, timeout=600,
+                          cwd=str(tmp_path))
+    pair_log = open(tmp_path / "evlog" / "workerlog.0").read()
+    assert pair.returncode == 0, pair.stderr[-2000:] + pair_log[-2000:]
+    avg = re.compile(r"\[Eval\]\[Epoch 0\]\[Avg\](.*)")
+    assert avg.findall(pair_log) == avg.findall(single.stdout + single.stderr) != []

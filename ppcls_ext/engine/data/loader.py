@@ -154,6 +154,49 @@ def _check_keys(section, valid, where):
         raise ConfigError(unknown_keys_message(unknown, valid, where))
 
 
+class UnpaddedDistributedBatchSampler(BatchSampler):
+    """``DistributedBatchSampler`` for evaluation, without its padding: rank ``r`` of ``n``
+    takes samples ``r, r + n, r + 2n, ...`` of the (optionally shuffled) index list, so that
+    every sample is counted exactly once over the ranks and a metric does not depend on the
+    number of processes. Paddle's sampler repeats the first samples until the set divides by
+    ``n``; PaddleClas's evaluation gathers every rank's outputs and cuts those duplicates off
+    (``ppcls/engine/evaluation/classification.py``); here the ranks' counts are summed
+    instead, so the duplicates are never drawn. Ranks may get different numbers of batches:
+    evaluation runs no collective inside its loop."""
+
+    def __init__(self, dataset, batch_size, shuffle=False, drop_last=False, num_replicas=None,
+                 rank=None):
+        super().__init__(dataset=dataset, batch_size=batch_size, shuffle=shuffle,
+                         drop_last=drop_last)
+        self.dataset = dataset
+        self.nranks = num_replicas or dist.get_world_size()
+        self.local_rank = dist.get_rank() if rank is None else rank
+        self.epoch = 0
+
+    def _local_indices(self):
+        indices = np.arange(len(self.dataset))
+        if self.shuffle:
+            np.random.RandomState(self.epoch).shuffle(indices)
+        return indices[self.local_rank::self.nranks].tolist()
+
+    def __iter__(self):
+        local = self._local_indices()
+        if self.shuffle:
+            self.epoch += 1
+        for start in range(0, len(local), self.batch_size):
+            batch = local[start:start + self.batch_size]
+            if len(batch) < self.batch_size and self.drop_last:
+                return
+            yield batch
+
+    def __len__(self):
+        count = len(range(self.local_rank, len(self.dataset), self.nranks))
+        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+
 def build_dataloader(dataloader_config, mode, seed=None):
     """``DataLoader.<mode>`` -> paddle DataLoader yielding ``[images, labels]`` on the current
     device (``paddle.set_device``; PaddleClas's ``device`` argument is not needed in dygraph)."""
@@ -178,6 +221,11 @@ def build_dataloader(dataloader_config, mode, seed=None):
     if "batch_size" not in sampler_cfg:
         raise ConfigError(f"{where}.sampler.batch_size is required (per device)")
     # DistributedBatchSampler shards by rank; with one process it is a plain batch sampler.
+    # Evaluated over several ranks it would count the samples it pads with twice.
+    if mode == "Eval" and sampler_name == "DistributedBatchSampler" and \
+            dist.get_world_size() > 1:
+        sampler_name = "UnpaddedDistributedBatchSampler"
+        samplers[sampler_name] = UnpaddedDistributedBatchSampler
     batch_sampler = samplers[sampler_name](dataset, **sampler_cfg)
 
     loader_cfg = dict(section.get("loader") or {})
