@@ -165,3 +165,24 @@ def test_missing_and_corrupt_checkpoints(tmp_path):
     (tmp_path / "bad.pdstates").write_bytes(b"\x00junk")
     with pytest.raises(ValueError, match="corrupt"):
         load_checkpoint(str(tmp_path / "bad"), model)
+
+
+def test_recorder_resume_keeps_the_history_up_to_the_checkpoint(tmp_path, ppcls_warnings):
+    import json
+
+    from ppcls_ext.engine.recorder import Recorder
+
+    first = Recorder(str(tmp_path))
+    for epoch in (1, 2, 3, 4):  # a run killed after epoch 4, resumed from epoch 2's checkpoint
+        first.epoch(epoch, {"loss": 1.0 / epoch}, {"top1": 0.1 * epoch})
+    again = Recorder(str(tmp_path))
+    assert again.resume(2) == 2
+    again.epoch(3, {"loss": 0.2}, {"top1": 0.5})
+    with open(tmp_path / "history.json") as f:
+        history = json.load(f)
+    assert [(h["epoch"], h["eval"]["top1"]) for h in history] == [(1, 0.1), (2, 0.2), (3, 0.5)]
+    assert again.plot() == str(tmp_path / "curves.png")
+    (tmp_path / "history.json").write_text("{not json")
+    broken = Recorder(str(tmp_path))
+    assert broken.resume(2) == 0 and broken.history == []
+    assert any("history.json is not a readable history" in m for m in ppcls_warnings)

@@ -97,6 +97,11 @@ def test_sigkill_mid_epoch_then_resume_continues_at_right_epoch_and_lr(data, tmp
     assert float(lines[0][4]) == pytest.approx(cosine(1), rel=1e-4)
     assert float(lines[-1][4]) == pytest.approx(cosine(24), rel=1e-4)
     assert paddle.load(latest + ".pdstates")["epoch"] == 3
+    # the history goes on from the checkpoint: epoch 1 of the killed run, 2 and 3 of this one
+    import json
+
+    with open(os.path.join(out, "EConvNeXt_mini", "history.json")) as f:
+        assert [h["epoch"] for h in json.load(f)] == [1, 2, 3]
 
 
 def test_one_epoch_smoke_run_clamps_the_warmup(data, tmp_path, ppcls_warnings):

@@ -206,6 +206,8 @@ def _train(engine):
                        f"{start - 1} and Global.epochs is {engine.epochs}; raise "
                        "Global.epochs to train further. Checkpoints are left as they are.")
     _place_schedule(engine, start - 1)
+    if start > 1:  # resumed: history.json and curves.png go on from the checkpoint's epoch
+        engine.recorder.resume(start - 1)
     for epoch in range(start, engine.epochs + 1):
         engine.current_epoch = epoch
         train_avg = train_epoch(engine, epoch)

@@ -6,6 +6,7 @@ batch_cost: 0.41234s, reader_cost: 0.00123s, ips: 155.21 samples/s, eta: 1 day, 
 and ``[Eval][Epoch 1][Avg]CELoss: 6.9, loss: 6.9, top1: 0.00100, top5: 0.00500``.
 """
 import datetime
+import json
 import os
 import resource
 
@@ -84,6 +85,31 @@ class Recorder:
         if self.writer is not None:
             for key, value in values.items():
                 self.writer.add_scalar(tag=f"{prefix}/{key}", step=step, value=float(value))
+
+    MAX_HISTORY_BYTES = 64 << 20  # a history.json larger than this is not read back
+
+    def resume(self, epoch):
+        """Continue ``history.json`` of the output folder after a resume from ``epoch``: its
+        entries up to that epoch are kept (later ones belong to the run being replaced), so
+        the file and ``curves.png`` cover the whole training. An unreadable file is left to be
+        replaced, with a warning. Returns the number of entries kept."""
+        path = os.path.join(self.output_dir, "history.json")
+        if not self.enabled or not os.path.isfile(path) or os.path.islink(path):
+            return 0
+        try:
+            if os.path.getsize(path) > self.MAX_HISTORY_BYTES:
+                raise ValueError(f"larger than {self.MAX_HISTORY_BYTES} bytes")
+            with open(path) as f:
+                entries = json.load(f)
+            kept = [e for e in entries if isinstance(e, dict) and isinstance(e.get("epoch"), int)
+                    and e["epoch"] <= epoch and isinstance(e.get("train"), dict)
+                    and isinstance(e.get("eval"), dict)]
+        except (OSError, ValueError, TypeError) as exc:
+            logger.warning(f"{path} is not a readable history ({exc}); it is replaced by the "
+                           "epochs trained from now on")
+            return 0
+        self.history = kept
+        return len(kept)
 
     def epoch(self, epoch, train=None, evaluation=None):
         if not self.enabled:
