@@ -173,7 +173,8 @@ def test_resumed_run_at_its_last_epoch_says_nothing_was_trained(ppcls_warnings):
         config={"Global": {"checkpoints": "output/m/latest"}}, epochs=3, step_each_epoch=5,
         states={"epoch": 3, "global_step": 15, "best_metric": 0.9, "best_epoch": 3},
         lr_scheduler=types.SimpleNamespace(step=placed.append),
-        recorder=types.SimpleNamespace(plot=lambda: None, close=lambda: None), output_lock=None)
+        recorder=types.SimpleNamespace(plot=lambda: None, close=lambda: None, resume=lambda e: 0),
+        output_lock=None)
     assert loops._train(fake)["global_step"] == 15 and placed == [15]
     assert ppcls_warnings == [
         "Nothing to train: the checkpoint output/m/latest is at epoch 3 and Global.epochs is 3; "
@@ -357,3 +358,17 @@ def test_deploy_config_valid_forms_still_load():
                          "deploy", "configs", "inference_cls.yaml")
     g = _predict_cls().load_config(wheel, ["Global.use_gpu=False"])["Global"]
     assert g["batch_size"] == 1 and g["use_gpu"] is False
+
+
+@pytest.mark.parametrize("overrides, where", [
+    (["Global.class_num=5"], "-o Global.class_num=5"),
+    (["Arch.class_num=7", "Global.class_num=5"], "-o Global.class_num=5"),
+])
+def test_conflicting_global_and_arch_class_num_is_refused(overrides, where):
+    """PaddleClas ignores a Global.class_num that differs from Arch.class_num; a user who
+    wrote it meant it: one line instead of a model with the other count."""
+    with pytest.raises(ConfigError) as exc:
+        _load(overrides)
+    assert str(exc.value).startswith(f"{where}: Global.class_num is 5 but Arch.class_num is ")
+    # the same number, or Global alone standing in for Arch (PaddleClas's rule), still loads
+    assert _load(["Global.class_num=10", "Arch.class_num=10"])["Arch"]["class_num"] == 10

@@ -11,6 +11,7 @@ import os
 import yaml
 from ppcls_infer.bounded_yaml import load_file
 from ppcls_infer.cli import apply_overrides, make_parser
+from ppcls_infer.values import override_source
 
 from .._ppcls import ppcls_module
 from ..io import SAVE_FORMATS
@@ -65,7 +66,23 @@ def validate_config(config, path="<config>", overrides=()):
     if config.get("Slim") is not None:  # Slim: {quant: {name: pact}} (ppcls_ext.slim)
         check_slim_config(config["Slim"], path)
     check_values(config, CLASSIFICATION_VALUES, path, overrides)
+    _check_class_num(config, path, overrides)
     return config
+
+
+def _check_class_num(config, path, overrides):
+    """``Global.class_num`` is PaddleClas's deprecated spelling: it stands in for a missing
+    ``Arch.class_num``; PaddleClas ignores it (with a log line) when both are set. Both set
+    to different numbers is refused here: the model would silently get Arch's."""
+    g_num, a_num = config["Global"].get("class_num"), config["Arch"].get("class_num")
+    if g_num is not None and a_num is not None and g_num != a_num:
+        item = override_source("Global.class_num", overrides) or \
+            override_source("Arch.class_num", overrides)
+        where = f"-o {item}" if item else path
+        raise ConfigError(f"{where}: Global.class_num is {g_num} but Arch.class_num is {a_num}; "
+                          "Arch.class_num sets the model's classes (Global.class_num is "
+                          "PaddleClas's deprecated spelling): set -o Arch.class_num=N, and "
+                          "Global.class_num to the same or leave it out")
 
 
 def load_config(path, overrides=None, validate=True):

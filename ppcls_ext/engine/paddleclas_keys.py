@@ -46,7 +46,9 @@ NOTES = {
     ("Global", "log_ranks"): "ranks whose INFO lines are logged: 0,1 or [0, 1]",
     ("Global", "export_for_fd"): "inference.yml is always written by the export",
     ("Global", "pdx_model_name"): "written as inference.yml's Global.model_name (PaddleX)",
-    ("Global", "class_num"): "deprecated in PaddleClas too; Arch.class_num wins",
+    ("Global", "class_num"): "deprecated in PaddleClas too: stands in for a missing "
+                             "Arch.class_num; a different number from Arch.class_num is "
+                             "refused (PaddleClas ignores it)",
     ("Arch", "use_sync_bn"): "GPU only, as in PaddleClas",
     ("Arch", "infer_add_softmax"): "softmax at the end of the export (default True)",
 }
