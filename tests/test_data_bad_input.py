@@ -195,3 +195,16 @@ def test_eval_sampler_over_ranks_draws_every_sample_once(size, nranks, batch):
             if not shuffle:
                 drawn += [i for b in batches for i in b]
     assert sorted(drawn) == list(range(size))
+
+
+@pytest.mark.parametrize("where", ["DataLoader.Train.dataset", "DataLoader.Eval.dataset"])
+def test_dataset_errors_name_their_section(where, tmp_path):
+    """A missing image_root says whether it is the training or the evaluation set's."""
+    from ppcls_ext.engine.data.loader import build_dataset
+    from ppcls_ext.validation import MissingFileError
+
+    with pytest.raises(MissingFileError) as exc:
+        build_dataset({"name": "ImageNetDataset", "image_root": str(tmp_path / "none"),
+                       "cls_label_path": str(tmp_path / "list.txt"), "transform_ops": None},
+                      where)
+    assert str(exc.value) == f"{where}.image_root '{tmp_path / 'none'}' is not a directory"

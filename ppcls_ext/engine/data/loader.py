@@ -13,6 +13,7 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 from paddle.io import BatchSampler, DataLoader, DistributedBatchSampler, get_worker_info
+from ppcls_infer.cli import UserError
 
 from .dataset import DATASETS
 from .transforms.batch_ops import BATCH_OPS_WITH_SAMPLER, resolve_class_num
@@ -33,8 +34,18 @@ def build_dataset(dataset_config, where="DataLoader.Train.dataset"):
         raise ConfigError(f"{where}.name {name!r} is not a known dataset; valid: "
                           f"{', '.join(DATASETS)}")
     check_keywords(name, cfg, DATASETS[name], where)
-    # Not wrapped like ops: the dataset's own errors name the list file, line or path.
-    return DATASETS[name](**cfg)
+    # Not wrapped like ops: the dataset's own errors name the list file, line or path; a key
+    # they name (``dataset.image_root``, ``transform_ops``) gets its section, Train or Eval.
+    try:
+        return DATASETS[name](**cfg)
+    except UserError as exc:
+        message = str(exc)
+        for key in ("dataset.", "transform_ops"):
+            if message.startswith(key):
+                qualified = where[:-len(".dataset")] + "." + message if key == "dataset." \
+                    else f"{where}.{message}"
+                raise type(exc)(qualified) from None
+        raise
 
 
 class BatchCollator:
