@@ -5,12 +5,32 @@ predictors, which must not import it: the data goes to a new temporary file next
 target (``tempfile.mkstemp``: ``O_EXCL``, so never through an existing name or symlink), is
 fsynced and then ``os.replace``-d over the target (a rename replaces a symlink itself, never
 the file it points to). On any error the temporary file is removed and the old target stays
-whole. OSError (full disk, read-only folder) propagates; callers word it.
+whole. OSError (full disk, read-only folder) propagates; callers word it. The file gets the
+permissions a plain ``open(path, "w")`` would give (``0o666`` less the umask), or keeps those of
+the file it replaces: ``mkstemp``'s private ``0o600`` would leave exported models and results
+unreadable to the other users of a shared model folder.
 """
 import contextlib
 import json
 import os
 import tempfile
+
+
+_UMASK = []
+
+
+def _file_mode(path):
+    """Permission bits for ``path``: those of the file it replaces, else 0o666 less the umask
+    (read once; ``os.umask`` can only be read by setting it)."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        pass
+    if not _UMASK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        _UMASK.append(mask)
+    return 0o666 & ~_UMASK[0]
 
 
 def atomic_write(path, data=None, writer=None, mode="w"):
@@ -32,6 +52,7 @@ def atomic_write(path, data=None, writer=None, mode="w"):
         else:
             os.close(fd)
             writer(tmp)
+        os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -54,3 +54,24 @@ def test_atomic_write_replaces_a_symlink_not_its_target(tmp_path):
     link.symlink_to(victim)
     atomic_write(str(link), "new")
     assert victim.read_text() == "keep" and not link.is_symlink() and link.read_text() == "new"
+
+
+def test_atomic_write_gives_the_permissions_a_plain_write_would(tmp_path):
+    """mkstemp's temporaries are 0600: moved into place as they are, an exported model or a
+    results file is unreadable to the other users of a shared folder."""
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        fresh = atomic_write(str(tmp_path / "inference.onnx"), b"onnx")
+        drawn = atomic_write(str(tmp_path / "a.png"),
+                             writer=lambda tmp: open(tmp, "wb").write(b"png"))
+        kept = tmp_path / "private.json"
+        kept.write_text("{}")
+        os.chmod(kept, 0o600)  # a file the user restricted stays restricted when replaced
+        atomic_write(str(kept), "[]")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(drawn).st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o600 and kept.read_text() == "[]"
