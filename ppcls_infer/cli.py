@@ -123,20 +123,21 @@ def console_script(namespace, name):
     return main
 
 
-def add_override_argument(parser):
+def add_override_argument(parser, example="Global.epochs=10"):
     parser.add_argument("-o", "--override", "--opt", dest="override", action="extend",
                         nargs="+", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. -o Global.epochs=10 (repeat -o, or "
+                        help=f"override a config value, e.g. -o {example} (repeat -o, or "
                              "give several after one -o); values are YAML literals")
     return parser
 
 
-def make_parser(description=None, config_required=True):
-    """``argparse`` parser with ``-c/--config`` and ``-o`` (see :func:`add_override_argument`)."""
+def make_parser(description=None, config_required=True, example="Global.epochs=10"):
+    """``argparse`` parser with ``-c/--config`` and ``-o`` (see :func:`add_override_argument`;
+    ``example``: a key of the tool's own configs for the help text)."""
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-c", "--config", required=config_required, help="YAML config")
-    return add_override_argument(parser)
+    return add_override_argument(parser, example)
 
 
 def parse_value(text):

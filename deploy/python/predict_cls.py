@@ -294,7 +294,7 @@ def write_benchmark_log(lines, path):
 
 
 def main(argv=None):
-    parser = make_parser(__doc__, config_required=False)
+    parser = make_parser(__doc__, config_required=False, example="Global.backend=openvino")
     parser.set_defaults(config=DEFAULT_CONFIG)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(levelname)s %(message)s")

@@ -1,4 +1,4 @@
-"""Detect objects with an exported PaddleDetection model: Paddle Inference, ONNX Runtime or
+r"""Detect objects with an exported PaddleDetection model: Paddle Inference, ONNX Runtime or
 OpenVINO.
 
     python deploy/python/predict_det.py --model_dir inference/ppyoloe_s_econvnext_mini_digits \
@@ -15,7 +15,7 @@ label list. The flags are those of PaddleDetection's deploy/python/infer.py (``-
 ``--enable_mkldnn``, ``--run_benchmark``, ``--device``, ``--enable_mkldnn_bfloat16``,
 ``--save_images``; the ones it does not implement, such as TensorRT or video input, are
 refused with their reason); ``--backend onnxruntime`` and ``--backend
-openvino`` run ``model.onnx``, converted from the Paddle model with paddle2onnx on first use
+openvino`` run the export's ONNX file (``model.onnx``, or ``inference.onnx``), converted from the Paddle model with paddle2onnx on first use
 when it is missing (``ppcls_infer.onnx_export``, the converter of tools/export_model.py).
 ``--threshold`` defaults to the export's ``draw_threshold`` (0.5 for PaddleDetection's NMS-ed
 detectors, 0.25 for the NMS-free YOLOv10). The backends are the classification predictor's
@@ -81,10 +81,7 @@ def decode_rgb(path):
     """An image file -> HxWx3 uint8 RGB (``ppcls_infer.decode``, PIL), or a one-line error."""
     with open(path, "rb") as f:
         data = f.read()
-    try:
-        return decode_image(data, path)
-    except ValueError as exc:
-        raise InvalidValueError(f"cannot decode image {path!r}: {exc}") from None
+    return decode_image(data, path)  # CorruptImageError names the file and the cause
 
 
 def draw_boxes(image, detections):
@@ -255,8 +252,10 @@ def list_images(image_file, image_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1],
+        epilog="Flags, backends, precision and outputs: docs/detection.md (Deployment).",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_dir", required=True, help="tools/det/export_model.py output")
     parser.add_argument("--image_file", default=None)
     parser.add_argument("--image_dir", default=None)
@@ -288,8 +287,8 @@ def main(argv=None):
     parser.add_argument("--save_images", type=_flag, default=True,
                         help="draw the boxes into --output_dir (false: det_results.json only)")
     parser.add_argument("--save_results", type=_flag, default=True,
-                        help="det_results.json is always written (PaddleDetection's bbox.json "
-                        "holds the same boxes)")
+                        help="accepted for PaddleDetection's command lines: the boxes are "
+                        "always written, to <output_dir>/det_results.json")
     add_refused(parser, DEPLOY_DETECTION)
     args = parser.parse_args(argv)
     if args.run_mode != "paddle":

@@ -53,7 +53,7 @@ def _setup():
 def parser(description=None, tool=None):
     """PaddleDetection's ``-c``/``-o`` command line; ``tool``'s flags that these tools lack
     are refused with their reason (``ppcls_infer.refused_flags``)."""
-    p = make_parser(description, config_required=False)
+    p = make_parser(description, config_required=False, example="epoch=10")
     if tool:
         add_refused(p, REFUSED[tool])
     p.add_argument("--allow_base_outside", action="store_true", default=False,
