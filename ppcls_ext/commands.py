@@ -19,7 +19,13 @@ from ppcls_infer.onnx_export import DEFAULT_OPSET
 from ppcls_infer.refused_flags import CLASSIFICATION as _REFUSED
 from ppcls_infer.refused_flags import add_refused
 
-from .registry import register
+
+def register():
+    """``ppcls_ext.register()``, imported when a command runs: importing this module (a tool's
+    ``-h``) loads neither Paddle nor PaddleClas, and ``run`` quiets their import noise first."""
+    from .registry import register as register_models
+
+    return register_models()
 
 EXPORT_DOC = """Export a trained model for Paddle Inference (and optionally ONNX).
 

@@ -20,8 +20,10 @@ import argparse
 import ast
 import difflib
 import errno
+import logging
 import os
 import sys
+import warnings
 from collections.abc import Mapping, MutableSequence
 
 import yaml
@@ -84,11 +86,22 @@ DISK_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system i
                errno.EDQUOT: "the disk quota is exceeded"}
 
 
+def quiet_import_noise():
+    """For a tool's process (``run`` calls it; importing this module does not): drop the lines
+    libraries print when imported that say nothing about the run: Paddle's "No ccache found"
+    UserWarning (about compiling C++ extensions, which no tool does) and faiss's two INFO lines
+    (the paddleclas wheel imports faiss for retrieval). Everything else is left as it is."""
+    warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+
+
 def run(main, *args, user_errors=USER_ERRORS, **kwargs):
     """Call ``main(*args, **kwargs)`` under the error policy; returns its result, or exits with
     status 2 after one ``error:`` line on stderr for a user error (traceback with PPCLS_DEBUG=1).
     A full disk, read-only folder or missing permission is one line too; Ctrl-C outside
-    training is ``error: interrupted`` with status 130."""
+    training is ``error: interrupted`` with status 130. Library import noise is dropped first
+    (:func:`quiet_import_noise`)."""
+    quiet_import_noise()
     try:
         return main(*args, **kwargs)
     except user_errors as exc:
