@@ -64,5 +64,7 @@ python deploy/python/predict_det.py --model_dir "$INFER/$NAME" \
 end=$(date +%s)
 echo "== detection quick start finished: total $(( end - start )) s (detection part $(( end - det_start )) s, training $(( train_end - det_start )) s); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== mAP per epoch: $OUT/history.json, $OUT/map_curve.png; drawn image: $OUT/predict/00000.png"
-echo "== CPU time of the steps (user, system; on a shared machine this, not wall time, is what they cost):"
-times
+times > "$OUT/cpu_times.txt"  # no subshell: the steps are this shell's children
+{ read -r _ _; read -r child_user child_sys; } < "$OUT/cpu_times.txt"
+echo "== CPU time of the steps: ${child_user} user, ${child_sys} system (on a shared machine" \
+    "this, not wall time, is what they cost)"
