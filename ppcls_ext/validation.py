@@ -115,6 +115,7 @@ CLASSIFICATION_VALUES = {
     "Optimizer.beta1": fraction(), "Optimizer.beta2": fraction(),
     "Optimizer.epsilon": positive(),
     "Optimizer.momentum": fraction(),
+    "Optimizer.rho": fraction("RMSProp's running-average decay"),
     "Optimizer.clip_norm": positive("global gradient norm", nullable=True),
     "Optimizer.regularizer.coeff": non_negative("L2 weight decay"),
     "EMA.decay": fraction("weight of the running average per step"),

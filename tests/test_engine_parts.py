@@ -119,6 +119,32 @@ def test_adamw_skips_decay_on_one_dim_params_and_named():
         build_optimizer(dict(cfg, beta=0.9), 2, 3, model)
 
 
+@pytest.mark.parametrize("name, keys, paddle_type", [
+    ("SGD", {}, "SGD"),
+    ("Adam", {"beta1": 0.8, "epsilon": 1e-7}, "Adam"),
+    ("RMSProp", {"rho": 0.9, "momentum": 0.5, "epsilon": 1e-6}, "RMSProp"),
+])
+def test_paddleclas_sgd_adam_rmsprop_train_with_their_l2(name, keys, paddle_type):
+    """PaddleClas's other optimizers: Paddle's own, L2 from ``regularizer`` on every parameter
+    but the ones excluded by name (the same rule as Momentum)."""
+    paddle.seed(0)
+    model = paddle.nn.Sequential(paddle.nn.Linear(4, 4), paddle.nn.Linear(4, 2))
+    cfg = {"name": name, "regularizer": {"name": "L2", "coeff": 0.5},
+           "no_weight_decay_name": "1.", "lr": {"name": "Cosine", "learning_rate": 0.1},
+           **keys}
+    opt, _ = build_optimizer(cfg, 2, 3, model)
+    assert type(opt).__name__ == paddle_type
+    groups = opt._param_groups
+    assert [g["weight_decay"] for g in groups][1] == 0.0  # the excluded layer "1."
+    assert {p.name for p in groups[1]["params"]} == {p.name for p in model[1].parameters()}
+    before = model[0].weight.numpy().copy()
+    model(paddle.ones([2, 4])).sum().backward()
+    opt.step()
+    assert not np.allclose(before, model[0].weight.numpy())
+    with pytest.raises(ValueError, match="RMSProp, SGD|SGD.*RMSProp|valid"):
+        build_optimizer(dict(cfg, name="Lamb"), 2, 3, model)
+
+
 def test_topk_acc_counts_samples():
     metric = TopkAcc(topk=[1, 2])
     metric.update(paddle.to_tensor([[0.1, 0.9, 0.0], [0.8, 0.15, 0.05]]),
