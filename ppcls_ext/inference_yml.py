@@ -23,20 +23,20 @@ import os
 
 import yaml
 
+from ppcls_infer.cli import InvalidValueError
 from ppcls_infer.postprocess import read_label_file, resolve_label_file
+from ppcls_infer.preprocess import parse_scale
 from .validation import ConfigError, MissingFileError
 
 
 def _scale(value):
-    """``NormalizeImage.scale``: a number or PaddleClas's ``"1.0/255.0"`` string -> float."""
-    if isinstance(value, str):
-        num, sep, den = value.partition("/")
-        try:
-            return float(num) / float(den) if sep else float(num)
-        except (ValueError, ZeroDivisionError):
-            raise ConfigError(f"Infer.transforms NormalizeImage.scale {value!r}: expected a "
-                              "number or 'a/b' such as '1.0/255.0'") from None
-    return float(value)
+    """``NormalizeImage.scale``: a number or PaddleClas's ``"1.0/255.0"`` string -> float
+    (``ppcls_infer.preprocess.parse_scale``, the predictor's own reading)."""
+    try:
+        return parse_scale(value)
+    except InvalidValueError:
+        raise ConfigError(f"Infer.transforms NormalizeImage.scale {value!r}: expected a "
+                          "number or 'a/b' such as '1.0/255.0'") from None
 
 
 def _dynamic_side(transforms, image_shape):

@@ -9,7 +9,8 @@ A config naming ``__import__('os').system(...)`` there runs it.
 ``install()`` gives each of those modules a module-level ``eval`` (Python looks a name up in
 the module's globals before the builtins, so the library code is unchanged) that accepts only:
 
-* a Python literal (``"[1.0, 1.0]"``: ``ast.literal_eval``), or
+* a Python literal (``"[1.0, 1.0]"``: ``ast.literal_eval``) or a fraction of two numbers
+  (PaddleClas's ``"1.0/255.0"``), or
 * a (dotted) name without dunder parts, looked up in that module's namespace, whose object
   is a class, a function of Paddle/PaddleClas/PaddleDetection/this project, or plain data.
   In the arch registry modules (``ppcls.arch``) only plain names of models are valid: a
@@ -35,6 +36,15 @@ PPCLS_MODULES = (
     "arch.backbone.model_zoo.foundation_vit", "arch.backbone.model_zoo.svtrnet",
     "arch.backbone.model_zoo.vision_transformer",
 )
+# A source checkout's engine side (absent from the wheel; skipped where not importable): its
+# data, loss, metric and post-processing builders eval config names, and some ops eval
+# strings such as NormalizeImage's "1.0/255.0" (PaddleClas develop, October 2024).
+PPCLS_CHECKOUT_MODULES = (
+    "data", "data.dataloader.dali", "data.postprocess",
+    "data.preprocess.batch_ops.batch_operators", "data.preprocess.ops.operators",
+    "data.preprocess.ops.randaugment", "data.preprocess.ops.random_erasing",
+    "loss", "loss.distillationloss", "metric",
+)
 PPDET_MODULES = (
     "ppdet.modeling.backbones.trans_encoder", "ppdet.modeling.backbones.vision_transformer",
     "ppdet.modeling.necks.custom_pan", "ppdet.modeling.reid.pyramidal_embedding",
@@ -45,6 +55,8 @@ REGISTRY_SUFFIX = ".arch"
 TRUSTED_PACKAGES = ("paddle", "paddleclas", "ppcls", "ppdet", "ppcls_ext")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _DATA = (dict, list, tuple, str, int, float, bool, type(None))
+_NUMBER = r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*"
+_FRACTION = re.compile(f"^{_NUMBER}/{_NUMBER}$")
 
 
 class UnsafeNameError(InvalidValueError):
@@ -81,6 +93,10 @@ def resolver(namespace, module_name, registry=False):
                 return ast.literal_eval(text)
             except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
                 pass
+            if _FRACTION.match(text):  # PaddleClas's "1.0/255.0" (NormalizeImage.scale)
+                num, den = text.split("/")
+                if float(den) != 0:
+                    return float(num) / float(den)
         parts = text.split(".")
         ok = bool(_NAME.match(text)) and not any(p.startswith("__") for p in parts) \
             and not (registry and len(parts) > 1)
@@ -131,7 +147,8 @@ def install(rec=None, ppcls_prefixes=None, ppdet=False):
         from . import _ppcls
 
         ppcls_prefixes = _ppcls.arch_packages()
-    names = [f"{p}.{m}" for p in ppcls_prefixes for m in PPCLS_MODULES]
+    names = [f"{p}.{m}" for p in ppcls_prefixes
+             for m in PPCLS_MODULES + PPCLS_CHECKOUT_MODULES]
     if ppdet:
         names += list(PPDET_MODULES)
     patched = []

@@ -165,15 +165,16 @@ class CropImage:
         return img[top:top + h, left:left + w, :]
 
 
-def _parse_scale(scale):
-    """``1/255``-style strings (PaddleClas configs, inference.yml) without ``eval``."""
+def parse_scale(scale):
+    """``NormalizeImage.scale``: a number, or a ``1.0/255.0``-style string (PaddleClas configs,
+    inference.yml), read without ``eval``; None means 1/255. Raises InvalidValueError."""
     if scale is None:
         return 1.0 / 255.0
     if isinstance(scale, str):
         num, _, den = scale.partition("/")
         try:
             return float(num) / (float(den) if den else 1.0)
-        except ValueError:
+        except (ValueError, ZeroDivisionError):
             raise InvalidValueError(f"NormalizeImage.scale {scale!r} is not a number or a "
                                     "fraction such as '1.0/255.0'") from None
     return float(scale)
@@ -190,7 +191,7 @@ class NormalizeImage:
                 f"NormalizeImage.channel_num must be 3 or 4, got {channel_num!r}")
         self.channel_num = channel_num
         self.output_dtype = "float16" if output_fp16 else "float32"
-        self.scale = np.float32(_parse_scale(scale))
+        self.scale = np.float32(parse_scale(scale))
         self.order = order
         shape = (3, 1, 1) if order == "chw" else (1, 1, 3)
         self.mean = np.array(mean if mean is not None else [0.485, 0.456, 0.406]

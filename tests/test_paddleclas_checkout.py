@@ -135,3 +135,24 @@ def test_paddleclas_engine_trains_evaluates_and_exports_the_same_config(tmp_path
     tool("export_model", tiny_overrides(data, out) + [
         f"Global.pretrained_model={prefix}", f"Global.save_inference_dir={tmp_path / 'inf'}"])
     assert os.path.isfile(tmp_path / "inf" / "inference.json")
+
+
+@pytest.mark.skipif(not CHECKOUT, reason="set PADDLECLAS_CHECKOUT to a PaddleClas source "
+                                          "checkout to run PaddleClas's own engine")
+def test_paddleclas_engine_looks_names_up_instead_of_evaluating_them(tmp_path):
+    """PaddleClas's own data, loss and metric builders eval() config names; under
+    PADDLECLAS_ROOT those sites resolve names only (ppcls_ext.safe_names)."""
+    data = make_split(str(tmp_path / "data"), 4)
+    make_split(data, 2, name="val_list.txt")
+    marker = tmp_path / "pwned"
+    env = dict(os.environ, PADDLECLAS_ROOT=CHECKOUT,
+               PYTHONPATH=os.pathsep.join([CHECKOUT, ROOT]))
+    payload = f"__import__('os').system('touch {marker}')"
+    for key in ("DataLoader.Train.dataset.name", "DataLoader.Train.sampler.name"):
+        cmd = [sys.executable, os.path.join(ROOT, "tools", "train.py"), "-c", QUICK_START]
+        for o in tiny_overrides(data, str(tmp_path / "out"), epochs=1) + [f'{key}="{payload}"']:
+            cmd += ["-o", o]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env,
+                                cwd=ROOT)
+        assert result.returncode != 0 and not marker.exists(), result.stderr[-2000:]
+        assert "are looked up, never evaluated as code" in result.stderr, result.stderr[-2000:]
