@@ -119,11 +119,13 @@ def test_paddledetection_deploy_flags_are_honoured(exported, tmp_path, capsys):
                              "--run_benchmark", "True", "--enable_mkldnn_bfloat16", "True",
                              "--device", "cpu", "--batch_size", "1", "--run_mode", "paddle",
                              "--save_results", "True"]) == 0
-    assert sorted(os.listdir(out)) == ["det_results.json"]  # no drawn image
+    assert sorted(os.listdir(out)) == ["det_results.json"]  # no drawn image, and not said
+    printed = capsys.readouterr().out
+    assert f"boxes: {out / 'det_results.json'}\n" in printed
     with open(out / "det_results.json") as f:
         saved = json.load(f)
     assert saved["precision"] in ("bf16", "fp32")  # what ran, per this CPU
-    assert "[benchmark] backend=paddle precision=" in capsys.readouterr().out
+    assert "[benchmark] backend=paddle precision=" in printed
     import paddle
 
     if not paddle.device.is_compiled_with_cuda():
@@ -131,8 +133,8 @@ def test_paddledetection_deploy_flags_are_honoured(exported, tmp_path, capsys):
             assert predict_det.main(["--model_dir", model_dir, "--image_file", images[0],
                                      "--output_dir", str(out), *gpu]) == 2
             assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
-                "error: --device GPU asks for a GPU but this Paddle has no CUDA; leave "
-                "--device GPU out to run on the CPU")
+                "error: --device GPU (or --use_gpu True) asks for a GPU but this Paddle has "
+                "no CUDA; leave --device GPU (or --use_gpu True) out to run on the CPU")
 
 
 def test_clear_errors(exported, tmp_path, capsys):

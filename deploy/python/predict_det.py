@@ -56,7 +56,7 @@ DEFAULT_THRESHOLD = 0.5  # when infer_cfg.yml has no draw_threshold (PaddleDetec
 # the backends' settings (deploy/python/backends.py, Global.<key>) as this tool's flags
 OPTIONS = {"backend": "--backend", "precision": "--precision", "enable_mkldnn": "--enable_mkldnn",
            "cpu_num_threads": "--cpu_threads", "inference_model_dir": "--model_dir",
-           "use_gpu": "--device GPU"}
+           "use_gpu": "--device GPU (or --use_gpu True)"}
 
 
 def option_name(key):
@@ -320,7 +320,9 @@ def main(argv=None):
                      {"backend": args.backend, "precision": predictor.precision,
                       "threshold": predictor.threshold, "results": results,
                       "unreadable": bad})
-    print(f"boxes: {out}; drawn images: {args.output_dir}")
+    if results:
+        print(f"boxes: {out}" + (f"; drawn images: {args.output_dir}" if args.save_images
+                                 else ""))
     if args.run_benchmark and results:
         r = predictor.benchmark(results[0]["file_name"])
         print(f"[benchmark] backend={args.backend} precision={predictor.precision} batch=1 "

@@ -145,7 +145,6 @@ def run_train(flags):
 
     cfg = load(flags)
     cfg.setdefault("fleet", False)
-    default_output_eval(cfg)
     select_cfg_device(cfg)
     from ppdet.engine import Trainer, init_parallel_env, set_random_seed
 
@@ -161,14 +160,22 @@ def run_train(flags):
         try:  # .pdparams, .pdema or .safetensors, suffix optional (the backbone's loader)
             resolve_weights_path(pretrain)
         except FileNotFoundError:
-            # the transfer path's checkpoint may not be trained yet: one warning, then scratch
-            print(f"warning: pretrain_weights {pretrain} does not exist (yet); "
-                  "training starts without it", flush=True)
+            from ppcls_infer.values import override_source
+
+            item = override_source("pretrain_weights", flags.override)
+            if item:  # asked for on the command line: a typo must not train from scratch
+                raise UserError(f"-o {item}: no such checkpoint ({pretrain}.pdparams, "
+                                ".pdema or .safetensors); check the path, or leave "
+                                "pretrain_weights out to train without it") from None
+            # the config's transfer checkpoint may not be trained yet: one warning, then on
+            print(f"warning: pretrain_weights {pretrain} (from the config) does not exist "
+                  "(yet); training starts without it", flush=True)
             pretrain = None
     from .data_check import check_config_datasets
 
     check_config_datasets(cfg, ("TrainDataset", "EvalDataset") if flags.eval
                           else ("TrainDataset",))
+    default_output_eval(cfg)  # creates the output folder: after the checks
     if paddle.distributed.get_rank() == 0:
         # one training per output folder (a second one refuses, naming the first); held
         # until the process ends

@@ -137,11 +137,15 @@ def check_detector_weights(model, state, path, what="weights"):
     model_state = report["model_state"]
     details = [f"{k} {list(_shape(state[k]))} vs model {list(_shape(model_state[k]))}"
                for k in mismatched]
+    problems = []
+    if mismatched:
+        problems.append(f"{len(mismatched)} tensors of another shape ({_preview(details)})")
+    if missing:
+        problems.append(f"{len(missing)} of its {len(model_state)} tensors missing "
+                        f"({_preview(missing)})")
     raise WeightsFileError(
-        f"{what} {path} does not fit this detector: {len(mismatched)} tensors of another "
-        f"shape ({_preview(details)}) and {len(missing)} of its {len(model_state)} tensors "
-        f"missing ({_preview(missing)}); weights of another model or size? use the config "
-        "they were trained with")
+        f"{what} {path} does not fit this detector: {' and '.join(problems)}; weights of "
+        "another model or size? use the config they were trained with")
 
 
 def _cast(value, like):
