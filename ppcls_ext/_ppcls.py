@@ -17,6 +17,7 @@ import importlib
 import importlib.util
 import logging
 import os
+
 from ppcls_infer.cli import MissingPathError
 
 ENV_ROOT = "PADDLECLAS_ROOT"
@@ -59,15 +60,20 @@ def _import_or_none(name):
         raise
 
 
+def _paddleclas_spec():
+    """The import spec ``paddleclas`` resolves to, or None."""
+    try:
+        return importlib.util.find_spec("paddleclas")
+    except (ImportError, ValueError):
+        return None
+
+
 def _wheel_importable():
     """Whether ``paddleclas`` names the wheel's package. A checkout's root holds a module
     ``paddleclas.py`` (PaddleClas's pip entry point, with relative imports), which shadows the
     wheel once that root is on ``PYTHONPATH`` as PaddleClas's install guide puts it: importing
     ``paddleclas.ppcls`` then fails with "attempted relative import", so the wheel is skipped."""
-    try:
-        spec = importlib.util.find_spec("paddleclas")
-    except (ImportError, ValueError):
-        return False
+    spec = _paddleclas_spec()
     return spec is not None and spec.submodule_search_locations is not None
 
 
@@ -91,11 +97,8 @@ def arch_packages():
 
 
 def _shadow_note():
-    try:
-        spec = importlib.util.find_spec("paddleclas")
-    except (ImportError, ValueError):
-        return ""
-    if spec is None or spec.submodule_search_locations is not None:
+    spec = _paddleclas_spec()
+    if spec is None or spec.submodule_search_locations is not None:  # absent, or the wheel
         return ""
     return (f" ('paddleclas' resolves to the module {spec.origin}, a PaddleClas checkout's "
             "entry point, which hides the paddleclas wheel)")

@@ -14,7 +14,7 @@ source checkout, train/eval/infer hand the config to PaddleClas's own ``Engine``
 """
 import os
 
-from ppcls_infer.cli import console_script, make_parser, run
+from ppcls_infer.cli import apply_overrides, console_script, make_parser, run
 from ppcls_infer.onnx_export import DEFAULT_OPSET
 from ppcls_infer.refused_flags import CLASSIFICATION as _REFUSED
 from ppcls_infer.refused_flags import add_refused
@@ -26,6 +26,7 @@ def register():
     from .registry import register as register_models
 
     return register_models()
+
 
 EXPORT_DOC = """Export a trained model for Paddle Inference (and optionally ONNX).
 
@@ -73,8 +74,6 @@ def _engine(mode, args):
 
 
 def _paddleclas_engine(mode, args):
-    from ppcls_infer.cli import apply_overrides
-
     from ._ppcls import ppcls_module
     from .engine.config import TOP_LEVEL_KEYS
     from .io import guard_paddle_load
