@@ -44,12 +44,10 @@ def _seed_everything():
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """24 training and 9 validation images of 3 classes (engine tests; a module may override)."""
-    from engine_helpers import make_split
+    from engine_helpers import make_splits
 
     root = str(tmp_path_factory.mktemp("data"))
-    make_split(root, 24, name="train_list.txt")
-    make_split(root, 9, name="val_list.txt")
-    return root
+    return make_splits(root, 24, 9)
 
 
 @pytest.fixture(scope="session")

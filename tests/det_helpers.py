@@ -212,6 +212,11 @@ _RUNNERS = {"train": ("train_parser", "run_train"), "eval": ("eval_parser", "run
             "export_model": ("export_parser", "run_export")}
 
 
+# (backend, oneDNN) pairs every exported detector is checked on against dygraph
+PREDICTOR_CASES = [("paddle", True), ("paddle", False), ("onnxruntime", False),
+                   ("openvino", False)]
+
+
 def run_det_tool(name, *argv):
     """A detection tool's work function in this process (the console script / tools/det
     script minus the error policy), so its return value can be checked."""

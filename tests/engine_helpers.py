@@ -28,6 +28,14 @@ def make_split(root, n, classes=3, size=(12, 12), name="train_list.txt"):
     return root
 
 
+def make_splits(root, n_train, n_val, **kwargs):
+    """``train_list.txt`` with ``n_train`` and ``val_list.txt`` with ``n_val`` images in ``root``
+    (``make_split``); returns ``root``."""
+    make_split(root, n_train, name="train_list.txt", **kwargs)
+    make_split(root, n_val, name="val_list.txt", **kwargs)
+    return root
+
+
 def tiny_overrides(data_root, output_dir, epochs=2, batch_size=4, extra=()):
     """-o overrides that point the quick-start config at a tiny dataset."""
     return [f"Global.output_dir={output_dir}", f"Global.epochs={epochs}",

@@ -9,7 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
-from det_helpers import make_tiny_coco, spread_outputs, tiny_config
+from det_helpers import PREDICTOR_CASES, make_tiny_coco, spread_outputs, tiny_config
 from ppcls_infer.det_preprocess import build_det_preprocess, preprocess_image
 
 pytestmark = pytest.mark.integration  # detection: exports and predicts
@@ -54,8 +54,7 @@ def _top(boxes):
     return boxes[np.argsort(-boxes[:, 1], kind="stable")][:TOP]
 
 
-@pytest.mark.parametrize("backend,onednn", [("paddle", True), ("paddle", False),
-                                            ("onnxruntime", False), ("openvino", False)])
+@pytest.mark.parametrize("backend,onednn", PREDICTOR_CASES)
 def test_predictor_matches_dygraph(exported, backend, onednn):
     model_dir, images, reference = exported
     predictor = predict_det.DetPredictor(model_dir, backend, threshold=0.0,

@@ -8,7 +8,7 @@ import numpy as np
 import paddle
 import pytest
 
-from det_helpers import make_tiny_coco, tiny_config
+from det_helpers import PREDICTOR_CASES, make_tiny_coco, tiny_config
 from ppcls_infer.det_preprocess import build_det_preprocess, preprocess_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -108,8 +108,7 @@ def test_reference_is_nms_free_top_k(exported):
         assert len(np.unique(_top(boxes)[:, 1].round(6))) > TOP // 2  # not ties
 
 
-@pytest.mark.parametrize("backend,onednn", [("paddle", True), ("paddle", False),
-                                            ("onnxruntime", False), ("openvino", False)])
+@pytest.mark.parametrize("backend,onednn", PREDICTOR_CASES)
 def test_predictor_matches_dygraph(exported, backend, onednn):
     model_dir, images, reference = exported
     predictor = predict_det.DetPredictor(model_dir, backend, threshold=0.0,

@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from engine_helpers import QUICK_START, ROOT, make_split, tiny_overrides
+from engine_helpers import QUICK_START, ROOT, make_splits, tiny_overrides
 
 pytestmark = pytest.mark.integration  # Python processes
 
@@ -108,8 +108,7 @@ CHECKOUT = os.environ.get("PADDLECLAS_CHECKOUT")
 @pytest.mark.skipif(not CHECKOUT, reason="set PADDLECLAS_CHECKOUT to a PaddleClas source "
                                           "checkout to run PaddleClas's own engine")
 def test_paddleclas_engine_trains_evaluates_and_exports_the_same_config(tmp_path):
-    data = make_split(str(tmp_path / "data"), 12)
-    make_split(data, 6, name="val_list.txt")
+    data = make_splits(str(tmp_path / "data"), 12, 6)
     out = str(tmp_path / "out")
     env = dict(os.environ, PADDLECLAS_ROOT=CHECKOUT,
                PYTHONPATH=os.pathsep.join([CHECKOUT, ROOT]))
@@ -142,8 +141,7 @@ def test_paddleclas_engine_trains_evaluates_and_exports_the_same_config(tmp_path
 def test_paddleclas_engine_looks_names_up_instead_of_evaluating_them(tmp_path):
     """PaddleClas's own data, loss and metric builders eval() config names; under
     PADDLECLAS_ROOT those sites resolve names only (ppcls_ext.safe_names)."""
-    data = make_split(str(tmp_path / "data"), 4)
-    make_split(data, 2, name="val_list.txt")
+    data = make_splits(str(tmp_path / "data"), 4, 2)
     marker = tmp_path / "pwned"
     env = dict(os.environ, PADDLECLAS_ROOT=CHECKOUT,
                PYTHONPATH=os.pathsep.join([CHECKOUT, ROOT]))

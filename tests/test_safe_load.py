@@ -10,7 +10,7 @@ import numpy as np
 import paddle
 import pytest
 
-from engine_helpers import QUICK_START, ROOT, make_split, tiny_overrides
+from engine_helpers import QUICK_START, ROOT, make_splits, tiny_overrides
 from ppcls_ext.arch import EConvNeXt_mini
 from ppcls_ext.io import load_pretrained
 from ppcls_ext.io import read_state_dict
@@ -118,8 +118,7 @@ def _config_args(overrides):
 
 @pytest.fixture
 def tiny_data(tmp_path):
-    data = make_split(str(tmp_path / "data"), 4, name="train_list.txt")
-    make_split(data, 4, name="val_list.txt")
+    data = make_splits(str(tmp_path / "data"), 4, 4)
     return data
 
 

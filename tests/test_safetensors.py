@@ -9,7 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
-from engine_helpers import QUICK_START, ROOT, load, make_split, tiny_overrides
+from engine_helpers import QUICK_START, ROOT, load, make_splits, tiny_overrides
 from ppcls_ext.arch import EConvNeXt_mini, EConvNeXt_tiny
 from ppcls_ext.io import load_pretrained
 from ppcls_ext.io import read_state_dict, write_state_dict
@@ -180,8 +180,7 @@ def test_checkpoint_in_safetensors_resumes_and_exports_ema(tmp_path):
 def test_training_saves_safetensors_and_eval_reads_them(tmp_path):
     from ppcls_ext.engine import Engine
 
-    data = make_split(str(tmp_path / "data"), 8, name="train_list.txt")
-    make_split(data, 4, name="val_list.txt")
+    data = make_splits(str(tmp_path / "data"), 8, 4)
     out = str(tmp_path / "out")
     overrides = tiny_overrides(data, out, epochs=1, extra=["Global.save_format=safetensors",
                                                            "Global.eval_during_train=False"])

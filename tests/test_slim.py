@@ -9,7 +9,7 @@ import onnx
 import paddle
 import pytest
 
-from engine_helpers import QUICK_START, ROOT, load, make_split, tiny_overrides
+from engine_helpers import QUICK_START, ROOT, load, make_splits, tiny_overrides
 from ppcls_ext import EConvNeXt_mini
 from ppcls_ext.engine import ConfigError
 
@@ -19,8 +19,7 @@ QAT_CONFIG = os.path.join(ROOT, "configs", "slim", "EConvNeXt_mini_digits_quanti
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("slimdata"))
-    make_split(root, 8, size=(32, 32), name="train_list.txt")
-    make_split(root, 6, size=(32, 32), name="val_list.txt")
+    make_splits(root, 8, 6, size=(32, 32))
     with open(os.path.join(root, "labels.txt"), "w") as f:
         f.write("0 zero\n1 one\n2 two\n")
     return root

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from engine_helpers import QUICK_START, ROOT, make_split, tiny_overrides
+from engine_helpers import QUICK_START, ROOT, make_splits, tiny_overrides
 
 DET_CONFIG = os.path.join(ROOT, "configs", "detection", "quick_start",
                           "ppyoloe_s_econvnext_mini_digits.yml")
@@ -36,9 +36,7 @@ def _yaml_tag(marker):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("data"))
-    make_split(root, 8, name="train_list.txt")
-    make_split(root, 4, name="val_list.txt")
-    return root
+    return make_splits(root, 8, 4)
 
 
 def _cls_cases(tmp, data):
