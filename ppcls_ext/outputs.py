@@ -29,6 +29,7 @@ import socket
 import tempfile
 
 from ppcls_infer.atomic import atomic_write as _atomic_write
+from ppcls_infer.atomic import umask
 from ppcls_infer.cli import DISK_ERRNOS, UserError
 
 
@@ -198,9 +199,7 @@ def staging_folder(target):
         os.makedirs(parent, exist_ok=True)
         folder = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", suffix=".staging",
                                   dir=parent)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(folder, 0o777 & ~umask)  # mkdtemp's 0700 would become the export's mode
+        os.chmod(folder, 0o777 & ~umask())  # mkdtemp's 0700 would become the export's mode
         return folder
 
 

@@ -11,26 +11,27 @@ the file it replaces: ``mkstemp``'s private ``0o600`` would leave exported model
 unreadable to the other users of a shared model folder.
 """
 import contextlib
+import functools
 import json
 import os
 import tempfile
 
 
-_UMASK = []
+@functools.lru_cache(maxsize=None)
+def umask():
+    """The process's umask, read once (``os.umask`` can only be read by setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _file_mode(path):
-    """Permission bits for ``path``: those of the file it replaces, else 0o666 less the umask
-    (read once; ``os.umask`` can only be read by setting it)."""
+    """Permission bits for ``path``: those of the file it replaces, else 0o666 less the
+    umask (what ``open(path, "w")`` would give)."""
     try:
         return os.stat(path).st_mode & 0o777
     except OSError:
-        pass
-    if not _UMASK:
-        mask = os.umask(0o022)
-        os.umask(mask)
-        _UMASK.append(mask)
-    return 0o666 & ~_UMASK[0]
+        return 0o666 & ~umask()
 
 
 def atomic_write(path, data=None, writer=None, mode="w"):
